@@ -1,0 +1,56 @@
+"""The items the spider yields: what a source said, before normalizing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class ArticleItem:
+    """One article as a source gave it; the normalize pipeline turns it into a stored Article."""
+
+    source: str
+    source_kind: str
+    article_id: str
+    title: str
+    time_text: str
+    link: str
+    crawled_at: datetime
+    media: str | None = None
+    info_code: str | None = None
+    content: str = ""
+    text: str = ""
+    summary: str = ""
+    digest: str = ""
+    url_w: str = ""
+    category: str | None = None
+    category_name: str | None = None
+    extra_categories: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MembershipItem:
+    """A known, unchanged article seen in another list: add that list's category to it."""
+
+    source: str
+    article_id: str
+    crawled_at: datetime
+    media: str | None = None
+    category: str | None = None
+    category_name: str | None = None
+    digest: str = ""
+    url_w: str = ""
+
+
+@dataclass
+class StoredItem:
+    """What the store pipeline hands on: the article as stored, and what the store decided."""
+
+    source: str
+    article: "Article"
+    outcome: "Outcome"
+    added_categories: tuple[str, ...] = ()
+
+
+from .store.base import Article, Outcome  # noqa: E402  (the store module imports nothing from here)

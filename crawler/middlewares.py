@@ -1,0 +1,88 @@
+"""Downloader middlewares: retries with back-off and Retry-After, and the per-source gate."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from scrapy.utils.asyncio import sleep
+
+RETRY_DELAY = "finews_retry_delay"
+
+
+def retry_after_seconds(value: bytes | str | None) -> float | None:
+    """`Retry-After` as seconds: a number, or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries, each one delayed: `Retry-After` (capped) or exponential back-off."""
+
+    def __init__(self, settings: BaseSettings):
+        super().__init__(settings)
+        self.backoff = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
+        self.max_delay = settings.getfloat("RETRY_AFTER_MAX", 60.0)
+
+    def delay(self, retry: Request, response: Response | None) -> float:
+        if response is not None:
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                return min(retry_after, self.max_delay)
+        return min(self.backoff * 2 ** (retry.meta.get("retry_times", 1) - 1), self.max_delay)
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
+        result = super().process_response(request, response)
+        if isinstance(result, Request):
+            result.meta[RETRY_DELAY] = self.delay(result, response)
+        return result
+
+    def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> Request | Response | None:
+        result = super().process_exception(request, exception)
+        if isinstance(result, Request):
+            result.meta[RETRY_DELAY] = self.delay(result, None)
+        return result
+
+
+class SourceGateMiddleware:
+    """Holds a retry back for its delay, and lets nothing through to a source that blocked us."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "SourceGateMiddleware":
+        return cls(crawler)
+
+    def blocked(self, request: Request) -> bool:
+        spider = self.crawler.spider
+        return request.meta.get("source") in getattr(spider, "blocked", {})
+
+    async def process_request(self, request: Request) -> None:
+        if self.blocked(request):
+            raise IgnoreRequest(f"source {request.meta['source']} is blocked for this cycle")
+        delay = request.meta.pop(RETRY_DELAY, 0.0)
+        if delay > 0:
+            await sleep(delay)
+            if self.blocked(request):
+                raise IgnoreRequest(f"source {request.meta['source']} is blocked for this cycle")

@@ -1,0 +1,86 @@
+"""kind = "choice": the Choice share-page lists (three shapes) and the text endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..text.ids import NotNewsError, article_id_from, info_code_for
+from .base import (BadEntry, Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick,
+                   strip_bracket_title, text_of)
+
+LIST_SHAPES = ("records", "nodeList", "record")
+
+
+@dataclass
+class ArticleText:
+    content: str
+    text: str
+
+
+class ChoiceAdapter(SourceAdapter):
+    kind = "choice"
+
+    def start_urls(self) -> list[str]:
+        return list(self.source.list_urls)
+
+    def parse_list(self, text: str, url: str) -> ListPage:
+        data = load_json_lenient(text, "list")
+        if not isinstance(data, dict):
+            raise SourceError("bad_shape", f"list is a {type(data).__name__}, not an object")
+        shape = next((key for key in LIST_SHAPES if key in data), None)
+        if shape is None:
+            raise SourceError("bad_shape", f"no records/nodeList/record in list (keys: {sorted(data)[:8]})")
+        rows = data[shape] or []
+        if not isinstance(rows, list):
+            raise SourceError("bad_shape", f"{shape} is a {type(rows).__name__}, not a list")
+        page = ListPage()
+        for row in rows:
+            try:
+                page.entries.append(self._entry(shape, row))
+            except NotNewsError as exc:
+                page.bad.append(BadEntry("not_news", str(exc)))
+            except (SourceError, ValueError) as exc:
+                page.bad.append(BadEntry(getattr(exc, "reason", "bad_entry"), str(exc)))
+        return page
+
+    def _entry(self, shape: str, row: Any) -> Entry:
+        if not isinstance(row, dict):
+            raise SourceError("bad_entry", f"entry is a {type(row).__name__}: {str(row)[:80]!r}")
+        code = text_of(pick(row, "infoCode", "infocode", "InfoCode", "id", "code"))
+        if not code:
+            raise SourceError("missing_id", f"entry without an info code: {str(row)[:120]!r}")
+        article_id = article_id_from(code)
+        title = text_of(pick(row, "title", "simtitle", "Title"))
+        if not title:
+            raise SourceError("missing_title", f"entry {code} has no title")
+        time_text = text_of(pick(row, "showtime", "showTime", "datetime", "ShowTime"))
+        info_code = code if code.upper().startswith("NW") else info_code_for(article_id)
+        entry = Entry(
+            article_id=article_id,
+            info_code=info_code,
+            title=title,
+            time_text=time_text,
+            media=text_of(pick(row, "from", "medianame", "mediaName", "Source")) or None,
+            fetch_url=self.source.text_url.format(info_code=info_code),
+            link=self.source.share_url.format(info_code=info_code),
+        )
+        if shape == "records":
+            entry.digest = strip_bracket_title(text_of(row.get("digest")))
+            entry.url_w = text_of(row.get("url_w"))
+        else:
+            entry.summary = strip_bracket_title(text_of(pick(row, "simdigest", "digest")))
+        return entry
+
+    def parse_text(self, text: str) -> ArticleText:
+        """The text endpoint: `content` and `text`, both kept; error when both are empty."""
+        data = load_json_lenient(text, "text")
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):
+            data = data["data"]
+        if not isinstance(data, dict):
+            raise SourceError("bad_shape", f"text endpoint sent a {type(data).__name__}, not an object")
+        content = text_of(pick(data, "content", "Content"))
+        body = text_of(pick(data, "text", "Text"))
+        if not content and not body:
+            raise SourceError("empty_article", "text endpoint sent empty content and text")
+        return ArticleText(content=content, text=body)

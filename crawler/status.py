@@ -1,0 +1,157 @@
+"""Per-source crawl counters (Scrapy stats) and the run status they become in the store."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from scrapy.crawler import Crawler
+from scrapy.statscollectors import StatsCollector
+
+from .config import Config
+from .store import RunStatus, Store
+from .text.times import BEIJING
+
+logger = logging.getLogger("crawler.sources")
+
+COUNTERS = ("listed", "new", "unchanged", "updated", "dropped", "errors")
+
+
+def stat_key(source: str, key: str) -> str:
+    return f"finews/{source}/{key}"
+
+
+class RunTracker:
+    """Counts what happens to each source during one crawl and records its run status."""
+
+    def __init__(self, crawler: Crawler, store: Store, sources: list[str], started: datetime):
+        self.crawler, self.store, self.sources, self.started_at = crawler, store, sources, started
+        self.lists_ok: dict[str, int] = {name: 0 for name in sources}
+
+    @property
+    def stats(self) -> StatsCollector:
+        return self.crawler.stats
+
+    def count(self, source: str, key: str, n: int = 1) -> None:
+        self.stats.inc_value(stat_key(source, key), n)
+
+    def get(self, source: str, key: str) -> int:
+        return int(self.stats.get_value(stat_key(source, key), 0))
+
+    def list_ok(self, source: str) -> None:
+        self.lists_ok[source] = self.lists_ok.get(source, 0) + 1
+
+    def error(self, source: str, reason: str, url: str, message: str) -> None:
+        self.count(source, "errors")
+        self.count(source, f"errors/{reason}")
+        logger.error("source %s: %s (%s) at %s", source, message, reason, url)
+
+    def dropped(self, source: str, reason: str, url: str, detail: str) -> None:
+        self.count(source, "dropped")
+        self.count(source, f"dropped/{reason}")
+        logger.warning("source %s: dropped (%s): %s at %s", source, reason, detail, url)
+
+    def blocked(self, source: str, url: str, reason: str) -> None:
+        self.count(source, "blocked")
+        logger.error("source %s: blocked (%s) at %s; no more requests to it this cycle", source, reason, url)
+
+    def started(self) -> None:
+        for name in self.sources:
+            self.store.record_run(RunStatus(source=name, started=self.started_at, outcome="running"))
+
+    def outcome(self, source: str, blocked: dict[str, str]) -> tuple[str, str]:
+        if source in blocked:
+            return "blocked", blocked[source]
+        if self.lists_ok.get(source, 0) == 0:
+            return "failed", "no list could be read"
+        return "ok", ""
+
+    def finished(self, blocked: dict[str, str], reason: str) -> dict[str, RunStatus]:
+        """Record every source's run status; returns them (by source name)."""
+        now = datetime.now(BEIJING)
+        statuses = {}
+        for name in self.sources:
+            outcome, message = self.outcome(name, blocked)
+            if reason != "finished" and outcome == "ok":
+                outcome, message = "failed", f"crawl ended early: {reason}"
+            counts = {k.split("/", 2)[2]: int(v) for k, v in self.stats.get_stats().items()
+                      if k.startswith(f"finews/{name}/")}
+            status = RunStatus(
+                source=name, started=self.started_at, finished=now, outcome=outcome,
+                message=message, last_success=now if outcome == "ok" else None,
+                counts=counts, **{key: counts.get(key, 0) for key in COUNTERS})
+            self.store.record_run(status)
+            statuses[name] = status
+            logger.info("source %s: %s — listed %d, new %d, unchanged %d, updated %d, dropped %d, errors %d%s",
+                        name, outcome, status.listed, status.new, status.unchanged, status.updated,
+                        status.dropped, status.errors, f" ({message})" if message else "")
+        return statuses
+
+
+def status_report(config: Config, store: Store, now: datetime | None = None) -> dict:
+    """What `finews status` shows: every configured source's last run, every category's counts."""
+    now = now or datetime.now(BEIJING)
+    runs = store.runs()
+    sources = []
+    for source in config.sources:
+        run = runs.get(source.name)
+        stale_after = 3 * source.interval
+        last_success = run.last_success if run else None
+        stale = source.enabled and (last_success is None or (now - last_success).total_seconds() > stale_after)
+        sources.append({
+            "name": source.name,
+            "kind": source.kind,
+            "enabled": source.enabled,
+            "schedule": source.cron or f"every {source.every:g}s",
+            "started": run.started.isoformat() if run else None,
+            "finished": run.finished.isoformat() if run and run.finished else None,
+            "outcome": run.outcome if run else "never",
+            **{key: getattr(run, key) if run else 0 for key in COUNTERS},
+            "message": run.message if run else "",
+            "last_success": last_success.isoformat() if last_success else None,
+            "stale": bool(stale),
+        })
+    categories = [{
+        "slug": c.slug, "name": c.name, "items": c.count,
+        "newest": c.newest_published.isoformat() if c.newest_published else None,
+        "newest_title": c.newest_title,
+    } for c in store.categories()]
+    return {"now": now.isoformat(), "store": config.store.url, "output_dir": str(config.site.output_dir),
+            "sources": sources, "categories": categories,
+            "stale": [s["name"] for s in sources if s["stale"]]}
+
+
+def _short(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else "-"
+
+
+def format_status(report: dict) -> str:
+    """The report as two aligned text tables."""
+    source_rows = [("SOURCE", "OUTCOME", "STARTED", "FINISHED", "LISTED", "NEW", "UPDATED",
+                    "DROPPED", "ERRORS", "LAST SUCCESS", "")]
+    for s in report["sources"]:
+        source_rows.append((s["name"], s["outcome"], _short(s["started"]), _short(s["finished"]),
+                            str(s["listed"]), str(s["new"]), str(s["updated"]), str(s["dropped"]),
+                            str(s["errors"]), _short(s["last_success"]), "STALE" if s["stale"] else ""))
+    category_rows = [("CATEGORY", "NAME", "ITEMS", "NEWEST")]
+    for c in report["categories"]:
+        category_rows.append((c["slug"], c["name"], str(c["items"]), _short(c["newest"])))
+    lines = [f"store: {report['store']}", f"output: {report['output_dir']}", ""]
+    lines += _table(source_rows) + [""] + _table(category_rows)
+    messages = [f"  {s['name']}: {s['message']}" for s in report["sources"] if s["message"]]
+    if messages:
+        lines += ["", "messages:"] + messages
+    if report["stale"]:
+        lines += ["", f"stale (no success in three intervals): {', '.join(report['stale'])}"]
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    from unicodedata import east_asian_width
+
+    def width(text: str) -> int:
+        return sum(2 if east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    widths = [max(width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell + " " * (w - width(cell)) for cell, w in zip(row, widths)).rstrip()
+            for row in rows]

@@ -1,0 +1,166 @@
+"""The store interface: one contract, implemented by SQLite (embedded) and Redis (shared)."""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ALL = "all"
+"""The pseudo-category of every item: its feeds are `all/…`; always marked dirty with the others."""
+
+
+@dataclass
+class Article:
+    """A stored article: everything the feeds, the index and the Jekyll export need."""
+
+    article_id: str
+    title: str
+    link: str
+    published: datetime
+    categories: dict[str, str]
+    media: str | None = None
+    info_code: str | None = None
+    html: str = ""
+    summary: str = ""
+    content_raw: str = ""
+    text_raw: str = ""
+    digest: str = ""
+    url_w: str = ""
+    source: str = ""
+    content_hash: str = ""
+    updated: datetime | None = None
+    first_seen: datetime | None = None
+
+
+class Outcome(enum.Enum):
+    NEW = "new"
+    UNCHANGED = "unchanged"
+    UPDATED = "updated"
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    outcome: Outcome
+    added_categories: tuple[str, ...] = ()
+    article: Article | None = None
+
+
+@dataclass(frozen=True)
+class CategorySummary:
+    slug: str
+    name: str
+    count: int
+    newest_published: datetime | None
+    newest_title: str | None
+
+
+@dataclass
+class RunStatus:
+    """The last run of one source, as `finews status` shows it."""
+
+    source: str
+    started: datetime
+    finished: datetime | None = None
+    outcome: str = "running"
+    listed: int = 0
+    new: int = 0
+    unchanged: int = 0
+    updated: int = 0
+    dropped: int = 0
+    errors: int = 0
+    message: str = ""
+    last_success: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    owner: str
+    expires: datetime
+
+
+class Store(ABC):
+    """What every part of finews asks of the store; see tests/test_store_contract.py."""
+
+    @abstractmethod
+    def upsert(self, article: Article, crawled_at: datetime) -> UpsertResult:
+        """Decide new / unchanged / updated and write, in one atomic step.
+
+        New: stored with `first_seen = crawled_at` and `updated = published`.
+        Unchanged (same `content_hash`): categories are unioned and empty `media`, `digest`,
+        `url_w`, `info_code` filled in; `updated` is kept. Updated (another hash): title,
+        content and hash replaced, categories unioned, `updated = crawled_at`; `published`,
+        `first_seen` and the id never change. Every category whose feed changes (and `all`)
+        is marked dirty.
+        """
+
+    @abstractmethod
+    def add_membership(self, article_id: str, categories: Mapping[str, str], *,
+                       media: str | None = None, digest: str = "", url_w: str = "") -> tuple[str, ...] | None:
+        """Add categories (and fill empty fields) of a stored article; the added slugs, or None when unknown."""
+
+    @abstractmethod
+    def known_titles(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The stored title of each of these ids that is stored (pruned ids included)."""
+
+    @abstractmethod
+    def get(self, article_id: str) -> Article | None: ...
+
+    @abstractmethod
+    def latest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
+        """Newest first by published (ties: larger article id first); `ALL` for every item."""
+
+    @abstractmethod
+    def oldest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
+        """Oldest first: the reverse order of `latest` (for archive pages)."""
+
+    @abstractmethod
+    def count(self, category: str) -> int: ...
+
+    @abstractmethod
+    def categories(self) -> list[CategorySummary]:
+        """Every category that holds items, by slug (not `ALL`)."""
+
+    @abstractmethod
+    def dirty_categories(self) -> dict[str, int]:
+        """Category → change counter, for every category changed since it was last published."""
+
+    @abstractmethod
+    def clear_dirty(self, seen: Mapping[str, int]) -> None:
+        """Forget the dirty marks in `seen` whose counter did not move since (publish done)."""
+
+    @abstractmethod
+    def mark_dirty(self, categories: Iterable[str]) -> None: ...
+
+    @abstractmethod
+    def prune(self, category: str, keep: int) -> int:
+        """Drop all but the newest `keep` items of a category; ids stay known. Returns the number dropped."""
+
+    @abstractmethod
+    def record_run(self, status: RunStatus) -> None:
+        """Save a source's run status; `last_success` carries over from earlier runs unless set."""
+
+    @abstractmethod
+    def runs(self) -> dict[str, RunStatus]: ...
+
+    @abstractmethod
+    def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        """Take or renew a lease; True when `owner` holds it afterwards."""
+
+    @abstractmethod
+    def release_lock(self, name: str, owner: str) -> None: ...
+
+    @abstractmethod
+    def lock_info(self, name: str) -> LockInfo | None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

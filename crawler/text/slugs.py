@@ -1,0 +1,26 @@
+"""Category slugs: the phrase-aware pinyin of a media name, restricted to [a-z0-9-]."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pypinyin import Style, lazy_pinyin
+
+NOT_SLUG_RE = re.compile(r"[^a-z0-9-]+")
+
+
+def category_slug(media: str, overrides: Mapping[str, str] | None = None) -> str:
+    """上海证券报 → shanghaizhengquanbao; a `[categories.slugs]` entry wins."""
+    name = media.strip()
+    if overrides and name in overrides:
+        return overrides[name]
+    syllables = lazy_pinyin(name, style=Style.NORMAL, errors="default", v_to_u=False)
+    slug = NOT_SLUG_RE.sub("", "".join(syllables).lower()).strip("-")
+    if not slug:
+        raise ValueError(f"media name {media!r} gives no usable category slug")
+    return slug
+
+
+def category_display_name(media: str) -> str:
+    return f"{media.strip()}新闻"

@@ -1,0 +1,416 @@
+"""The `finews` command line, and the APScheduler process behind `finews run`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from crawler.config import Config, ConfigError, SourceConfig, load_config
+from crawler.text.times import BEIJING
+
+logger = logging.getLogger("finews")
+
+LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+
+
+def cmd_crawl(config: Config, args: argparse.Namespace) -> int:
+    from crawler.runner import run_crawl
+
+    statuses = run_crawl(config, args.source or None)
+    if not args.no_publish:
+        publish_and_report(config, full=False)
+    if statuses and all(status.outcome != "ok" for status in statuses.values()):
+        logger.error("every source failed: %s",
+                     ", ".join(f"{name} ({status.outcome})" for name, status in statuses.items()))
+        return 1
+    return 0
+
+
+def publish_and_report(config: Config, full: bool) -> None:
+    from crawler.store import open_store
+    from feeds.publish import publish
+
+    with open_store(config.store.url) as store:
+        report = publish(config, store, full=full)
+    logger.info("published %d categories: %d files written, %d unchanged, into %s",
+                len(report.categories), len(report.written), len(report.unchanged), config.site.output_dir)
+
+
+def cmd_publish(config: Config, args: argparse.Namespace) -> int:
+    setup_logging()
+    publish_and_report(config, full=args.all)
+    return 0
+
+
+SCHEDULER_LOCK = "scheduler"
+
+
+def crawl_command(config: Config, source: str | None = None) -> list[str]:
+    """The subprocess that runs a crawl without publishing (Scrapy's reactor cannot restart in-process)."""
+    command = [sys.executable, "-m", "scheduler", "crawl", "--no-publish"]
+    if source is not None:
+        command += ["--source", source]
+    if config.path is not None:
+        command += ["--config", str(config.path)]
+    return command
+
+
+class FinewsScheduler:
+    """APScheduler in Beijing time: one job per source, publish after each crawl, housekeeping."""
+
+    def __init__(self, config: Config, *, standby: bool = True):
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.config = config
+        self.standby = standby
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.stopping = threading.Event()
+        self.lost_lock = False
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.children_lock = threading.Lock()
+        self.publish_lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            timezone=BEIJING,
+            executors={"default": ThreadPoolExecutor(max_workers=len(config.sources) + 3)},
+            job_defaults={"max_instances": 1, "coalesce": True,
+                          "misfire_grace_time": int(config.scheduler.misfire_grace)},
+        )
+
+    def store(self) -> Any:
+        from crawler.store import open_store
+
+        return open_store(self.config.store.url)
+
+    # -- the lock ------------------------------------------------------------------------
+
+    def take_lock(self) -> bool:
+        """Hold the store's scheduler lock; waits as a standby (or returns False without --standby)."""
+        ttl = self.config.scheduler.lock_ttl
+        announced = False
+        while not self.stopping.is_set():
+            with self.store() as store:
+                if store.acquire_lock(SCHEDULER_LOCK, self.owner, ttl):
+                    logger.info("scheduler %s holds the lock (lease %.0fs)", self.owner, ttl)
+                    return True
+                holder = store.lock_info(SCHEDULER_LOCK)
+            who = f"{holder.owner} until {holder.expires:%Y-%m-%d %H:%M:%S%z}" if holder else "another scheduler"
+            if not self.standby:
+                logger.error("another scheduler runs on this store (%s); exiting", who)
+                return False
+            if not announced:
+                logger.warning("another scheduler runs on this store (%s); standing by", who)
+                announced = True
+            self.stopping.wait(max(ttl / 4, 0.2))
+        return False
+
+    def renew_lock(self) -> None:
+        with self.store() as store:
+            if not store.acquire_lock(SCHEDULER_LOCK, self.owner, self.config.scheduler.lock_ttl):
+                holder = store.lock_info(SCHEDULER_LOCK)
+                logger.error("lost the scheduler lock to %s; stopping", holder.owner if holder else "nobody")
+                self.lost_lock = True
+                self.stopping.set()
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def trigger(self, source: SourceConfig) -> Any:
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if source.cron:
+            return CronTrigger.from_crontab(source.cron, timezone=BEIJING)
+        return IntervalTrigger(seconds=source.every, timezone=BEIJING)
+
+    def crawl_job(self, source: SourceConfig) -> None:
+        if self.stopping.is_set():
+            return
+        started = time.monotonic()
+        begun = datetime.now(BEIJING)
+        proc = subprocess.Popen(crawl_command(self.config, source.name))
+        with self.children_lock:
+            self.children[source.name] = proc
+        try:
+            code = proc.wait(timeout=self.config.scheduler.crawl_timeout)
+            problem = None if code in (0, 1) else f"crawl process exited with code {code}"
+        except subprocess.TimeoutExpired:
+            stop_process(proc)
+            problem = f"crawl timed out after {self.config.scheduler.crawl_timeout:.0f}s and was stopped"
+        finally:
+            with self.children_lock:
+                self.children.pop(source.name, None)
+        with self.store() as store:
+            status = store.runs().get(source.name)
+            if problem and (status is None or status.outcome == "running" or status.started < begun):
+                from crawler.store import RunStatus
+
+                status = RunStatus(source=source.name, started=begun, finished=datetime.now(BEIJING),
+                                   outcome="failed", message=problem)
+                store.record_run(status)
+        published = self.publish()
+        took = time.monotonic() - started
+        if status is None:
+            logger.error("crawl %s: no run status recorded (%.1fs)", source.name, took)
+            return
+        log = logger.info if status.outcome == "ok" else logger.error
+        log("crawl %s: %s in %.1fs — listed %d, new %d, updated %d, unchanged %d, dropped %d, errors %d; "
+            "published %s%s", source.name, status.outcome, took, status.listed, status.new, status.updated,
+            status.unchanged, status.dropped, status.errors, published,
+            f" ({status.message})" if status.message else "")
+
+    def publish(self, full: bool = False) -> str:
+        from feeds.publish import publish
+
+        with self.publish_lock, self.store() as store:
+            report = publish(self.config, store, full=full)
+        return f"{len(report.categories)} categories ({len(report.written)} files written)"
+
+    def housekeeping(self) -> None:
+        from crawler.store import ALL
+
+        keep = self.config.scheduler.keep_per_category
+        pruned = 0
+        with self.store() as store:
+            for category in store.categories():
+                pruned += store.prune(category.slug, keep)
+            pruned += store.prune(ALL, keep * max(1, len(store.categories())))
+        logger.info("housekeeping: pruned %d items beyond %d per category; published %s",
+                    pruned, keep, self.publish())
+
+    def on_event(self, event: Any) -> None:
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+
+        if event.code == EVENT_JOB_MISSED:
+            logger.warning("job %s missed its run at %s (coalesced into the next one)",
+                           event.job_id, event.scheduled_run_time)
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            logger.warning("job %s skipped: its previous run is still going", event.job_id)
+        elif event.code == EVENT_JOB_ERROR:
+            logger.error("job %s failed: %r", event.job_id, event.exception,
+                         exc_info=(type(event.exception), event.exception, event.exception.__traceback__))
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        logger.info("received %s: starting nothing new", signal.Signals(signum).name)
+        self.stopping.set()
+
+    def run(self) -> int:
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        if not self.take_lock():
+            return 0 if self.stopping.is_set() else 1
+        now = datetime.now(BEIJING)
+        for source in self.config.sources:
+            if source.enabled:
+                self.scheduler.add_job(self.crawl_job, self.trigger(source), args=[source],
+                                       id=f"crawl:{source.name}", name=f"crawl {source.name}",
+                                       next_run_time=now)
+        from apscheduler.triggers.cron import CronTrigger
+
+        self.scheduler.add_job(self.housekeeping, CronTrigger.from_crontab(
+            self.config.scheduler.housekeeping_cron, timezone=BEIJING), id="housekeeping")
+        self.scheduler.add_job(self.renew_lock, "interval", seconds=self.config.scheduler.lock_ttl / 3,
+                               id="lock")
+        self.scheduler.add_listener(self.on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
+        self.scheduler.start()
+        logger.info("scheduler running: %d sources, times in Asia/Shanghai; SIGTERM or Ctrl-C to stop",
+                    len(self.scheduler.get_jobs()) - 2)
+        self.stopping.wait()
+        self.shutdown()
+        return 1 if self.lost_lock else 0
+
+    def shutdown(self) -> None:
+        """Start nothing new, give running crawls the grace period, then stop them; release the lock."""
+        self.scheduler.pause()
+        deadline = time.monotonic() + self.config.scheduler.shutdown_grace
+        while time.monotonic() < deadline:
+            with self.children_lock:
+                running = list(self.children.values())
+            if not running:
+                break
+            running[0].wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+        with self.children_lock:
+            late = list(self.children.values())
+        for proc in late:
+            logger.warning("stopping a crawl still running after the %.0fs grace period",
+                           self.config.scheduler.shutdown_grace)
+            stop_process(proc)
+        self.scheduler.shutdown(wait=True)
+        if not self.lost_lock:
+            with self.store() as store:
+                store.release_lock(SCHEDULER_LOCK, self.owner)
+        logger.info("scheduler stopped")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM (Scrapy closes the spider cleanly), then SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    setup_logging()
+    return FinewsScheduler(config, standby=not args.no_standby).run()
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    from feeds.serve import make_server, server_url
+
+    setup_logging()
+    server = make_server(config.site.output_dir, args.host, args.port)
+    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
+    print(f"serving {config.site.output_dir} at {server_url(server)} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    import json
+
+    from crawler.status import format_status, status_report
+    from crawler.store import open_store
+
+    with open_store(config.store.url) as store:
+        report = status_report(config, store)
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_status(report))
+    return 1 if report["stale"] else 0
+
+
+def cmd_demo(config: Config, args: argparse.Namespace) -> int:
+    """Sample site → crawl → publish into ./public → serve; the whole product in one command."""
+    from pathlib import Path
+
+    from crawler.samplesite import SampleSite
+    from feeds.serve import make_server, server_url
+
+    setup_logging()
+    workdir, output = Path(args.dir).resolve(), Path(args.output).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        server = make_server(output, "127.0.0.1", args.port)
+    except OSError:
+        logger.warning("port %d is busy; serving on a free port instead", args.port)
+        server = make_server(output, "127.0.0.1", 0)
+    base_url = server_url(server)
+    with SampleSite() as site:
+        config_path = workdir / "finews.toml"
+        config_path.write_text(site.config_toml(
+            output_dir=str(output), store_url=f"sqlite:///{workdir / 'finews.db'}",
+            kinds=("choice", "eastmoney", "fastnews"), base_url=base_url), encoding="utf-8")
+        print(f"sample site: {site.base_url} — crawling it into {workdir / 'finews.db'} …", flush=True)
+        demo_config = load_config(config_path, environ={})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FINEWS_")}
+        code = subprocess.run(crawl_command(demo_config),
+                              env=env).returncode
+        if code != 0:
+            logger.error("the demo crawl failed (exit %d)", code)
+            server.server_close()
+            return 1
+    from crawler.store import open_store
+    from feeds.publish import publish
+
+    with open_store(demo_config.store.url) as store:
+        report = publish(demo_config, store, full=True)
+        categories = store.categories()
+    print(f"\npublished {len(categories)} categories ({len(report.written)} files written) into {output}")
+    print(f"  index:        {base_url}")
+    print(f"  all news RSS: {base_url}all/rss.xml   (paste into a feed reader)")
+    print(f"  all news Atom:{base_url}all/atom.xml")
+    if args.no_serve:
+        server.server_close()
+        return 0
+    print(f"serving {output} at {base_url} — Ctrl-C to stop", flush=True)
+    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    print("demo stopped")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: ./finews.toml if present, else built-in defaults)")
+    parser = argparse.ArgumentParser(
+        prog="finews", parents=[common],
+        description="Crawl eastmoney financial news and publish RSS, Atom and JSON feeds.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    crawl = commands.add_parser("crawl", parents=[common], help="crawl the sources once, then publish")
+    crawl.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
+    crawl.add_argument("--no-publish", action="store_true", help="store only; do not publish feeds")
+    crawl.set_defaults(handler=cmd_crawl)
+
+    publish = commands.add_parser("publish", parents=[common], help="rebuild feeds from the store")
+    publish.add_argument("--all", action="store_true", help="rebuild every category, not only changed ones")
+    publish.set_defaults(handler=cmd_publish)
+
+    run = commands.add_parser("run", parents=[common], help="the scheduler: crawl each source on its schedule")
+    run.add_argument("--no-standby", action="store_true",
+                     help="exit (code 1) instead of standing by when another scheduler holds the store lock")
+    run.set_defaults(handler=cmd_run)
+
+    serve = commands.add_parser("serve", parents=[common], help="serve the output folder over HTTP")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    status = commands.add_parser("status", parents=[common],
+                                 help="last crawl of each source and the categories; exit 1 when a source is stale")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=cmd_status)
+
+    demo = commands.add_parser("demo", parents=[common],
+                               help="crawl the bundled sample site, publish into ./public and serve it")
+    demo.add_argument("--port", type=int, default=8080, help="port to serve on (a free one if busy)")
+    demo.add_argument("--output", default="public", help="output folder (default ./public)")
+    demo.add_argument("--dir", default=".finews-demo", help="folder for the demo's config and store")
+    demo.add_argument("--no-serve", action="store_true", help="stop after publishing")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"finews: config error: {exc}", file=sys.stderr)
+        return 2
+    return args.handler(config, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
