@@ -101,9 +101,11 @@ class SQLiteStore(Store):
                 self._bump([*article.categories, ALL])
                 return UpsertResult(Outcome.NEW, tuple(article.categories), article)
             if stored.content_hash == article.content_hash:
+                before = article_to_json(stored)
                 stored, added = merge_fields(stored, article, article.categories)
-                self._save(stored, added)
-                self._bump([*added, ALL] if added else [])
+                if article_to_json(stored) != before:
+                    self._save(stored, added)
+                    self._bump([*added, ALL] if added else [])
                 return UpsertResult(Outcome.UNCHANGED, added, stored)
             updated, added = merge_fields(stored, article, article.categories)
             for name in ("title", "link", "html", "summary", "content_raw", "text_raw", "content_hash"):

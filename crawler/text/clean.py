@@ -16,7 +16,7 @@ SENTENCE_END = "。！？；!?;"
 ALLOWED_TAGS = {
     "p", "br", "strong", "b", "em", "i", "u", "a", "img", "h1", "h2", "h3", "h4", "h5", "h6",
     "ul", "ol", "li", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "figure",
-    "figcaption", "span", "sub", "sup", "pre", "code", "hr",
+    "figcaption", "sub", "sup", "pre", "code", "hr",
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
