@@ -14,7 +14,7 @@ from feedgen.feed import FeedGenerator
 
 from crawler.config import SiteConfig
 from crawler.store import ALL, Article
-from crawler.text.clean import strip_control_chars
+from crawler.text.clean import html_to_text, strip_control_chars
 from crawler.text.times import BEIJING, format_rfc3339
 
 ID_AUTHORITY = "tag:finews.withounder.com,2021:"
@@ -34,6 +34,17 @@ def feed_id(slug: str) -> str:
 
 def xml_text(value: str | None) -> str:
     return strip_control_chars(value or "")
+
+
+def entry_title(article: Article) -> str:
+    """The title as feeds may carry it; never empty (feed readers need one)."""
+    return xml_text(article.title).strip() or article.article_id
+
+
+def entry_summary(article: Article) -> str:
+    """The plain-text summary, else the start of the text, else the title; never empty."""
+    return (xml_text(article.summary).strip() or html_to_text(xml_text(article.html))[:200]
+            or entry_title(article))
 
 
 @dataclass(frozen=True)
@@ -88,13 +99,14 @@ def _generator(spec: FeedSpec, self_fmt: str, category_term: str) -> FeedGenerat
         fe = fg.add_entry(order="append")
         fe.id(entry_id(article.article_id))
         fe.guid(entry_id(article.article_id), permalink=False)
-        fe.title(xml_text(article.title))
+        title = entry_title(article)
+        fe.title(title)
         fe.link(href=article.link, rel="alternate")
         fe.published(published)
         fe.pubDate(published)
         fe.updated((article.updated or article.published).astimezone(BEIJING))
-        fe.summary(xml_text(article.summary) or xml_text(article.title))
-        fe.description(xml_text(article.summary) or xml_text(article.title))
+        fe.summary(entry_summary(article))
+        fe.description(entry_summary(article))
         fe.content(xml_text(article.html), type="html")
         if article.media:
             fe.author({"name": xml_text(article.media)})
@@ -121,9 +133,9 @@ def build_json_feed(spec: FeedSpec) -> bytes:
         item = {
             "id": entry_id(article.article_id),
             "url": article.link,
-            "title": xml_text(article.title),
+            "title": entry_title(article),
             "content_html": xml_text(article.html),
-            "summary": xml_text(article.summary),
+            "summary": entry_summary(article),
             "date_published": format_rfc3339(article.published),
             "date_modified": format_rfc3339(article.updated or article.published),
             "tags": [xml_text(name) for _, name in sorted(article.categories.items())],

@@ -7,7 +7,7 @@ import re
 import nh3
 from lxml import html as lxml_html
 
-XML_FORBIDDEN_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+XML_FORBIDDEN_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 STOCK_IMG_RE = re.compile(r"<!--\s*EM_StockImg_Start\s*-->.*?<!--\s*EM_StockImg_End\s*-->", re.DOTALL)
 HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 INDENT_RE = re.compile("^[\u3000\\s]+")
@@ -46,7 +46,7 @@ DISCLAIMER = "东方财富发布此内容旨在传播更多信息"
 
 
 def strip_control_chars(text: str) -> str:
-    """Drop the characters XML 1.0 forbids (C0 controls but tab/LF/CR, U+FFFE/FFFF, surrogates)."""
+    """Drop the characters XML 1.0 forbids or discourages (C0/C1 controls but tab/LF/CR, U+FFFE/FFFF, surrogates)."""
     return XML_FORBIDDEN_RE.sub("", text)
 
 
