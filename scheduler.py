@@ -299,7 +299,7 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from crawler.store import open_store
 
     with open_store(config.store.url) as store:
-        report = status_report(config, store)
+        report = status_report(config, store, now=args.now)
     print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_status(report))
     return 1 if report["stale"] else 0
 
@@ -390,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[common],
                                  help="last crawl of each source and the categories; exit 1 when a source is stale")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--now", type=datetime.fromisoformat, default=None, metavar="ISO-TIME",
+                        help="judge staleness as of this time (default: now)")
     status.set_defaults(handler=cmd_status)
 
     demo = commands.add_parser("demo", parents=[common],

@@ -1,0 +1,107 @@
+"""`finews serve` over real HTTP: media types, validators and 304s, gzip, nothing outside the folder."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from feeds.serve import make_server
+
+from crawlkit import ROOT, finews_env
+
+FILES = {
+    "index.html": ("text/html; charset=utf-8", "<!DOCTYPE html><title>金融消息</title>" + "新闻" * 400),
+    "opml.xml": ("text/x-opml; charset=utf-8", "<opml version=\"2.0\"/>"),
+    "all/rss.xml": ("application/rss+xml; charset=utf-8", "<rss version=\"2.0\">" + "条目" * 400 + "</rss>"),
+    "all/atom.xml": ("application/atom+xml; charset=utf-8", "<feed/>"),
+    "all/feed.json": ("application/feed+json; charset=utf-8", "{}"),
+}
+
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "public"
+    for name, (_, body) in FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(body, encoding="utf-8")
+    (tmp_path / "secret.txt").write_text("outside", encoding="utf-8")
+    (root / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    (root / ".hidden").write_text("dotfile", encoding="utf-8")
+    server = make_server(root, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def get(port: int, path: str, **headers: str) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    response.body = response.read()
+    conn.close()
+    return response
+
+
+def test_each_file_is_served_with_its_media_type_and_validators(served):
+    for name, (media_type, body) in FILES.items():
+        response = get(served, "/" + name)
+        assert response.status == 200, name
+        assert response.getheader("Content-Type") == media_type
+        assert response.body == body.encode("utf-8")
+        assert response.getheader("ETag") and response.getheader("Last-Modified")
+        assert response.getheader("Cache-Control") == "public, max-age=60"
+    assert get(served, "/").body == FILES["index.html"][1].encode("utf-8")
+
+
+def test_if_none_match_and_if_modified_since_give_304(served):
+    first = get(served, "/all/rss.xml")
+    by_etag = get(served, "/all/rss.xml", **{"If-None-Match": first.getheader("ETag")})
+    assert by_etag.status == 304 and by_etag.body == b""
+    by_date = get(served, "/all/rss.xml", **{"If-Modified-Since": first.getheader("Last-Modified")})
+    assert by_date.status == 304
+    stale = get(served, "/all/rss.xml", **{"If-None-Match": '"other"'})
+    assert stale.status == 200
+
+
+def test_gzip_when_the_client_accepts_it(served):
+    response = get(served, "/all/rss.xml", **{"Accept-Encoding": "gzip, deflate"})
+    assert response.getheader("Content-Encoding") == "gzip"
+    assert gzip.decompress(response.body) == FILES["all/rss.xml"][1].encode("utf-8")
+    assert response.getheader("Vary") == "Accept-Encoding"
+    assert get(served, "/all/rss.xml", **{"If-None-Match": response.getheader("ETag"),
+                                         "Accept-Encoding": "gzip"}).status == 304
+    assert get(served, "/all/rss.xml").getheader("Content-Encoding") is None
+
+
+@pytest.mark.parametrize("path", ["/missing.xml", "/../secret.txt", "/%2e%2e/secret.txt", "/all%2Frss.xml",
+                                  "/all/..%2F..%2Fsecret.txt", "/leak.txt", "/.hidden", "/all/", "/all"])
+def test_nothing_missing_or_outside_the_folder_is_served(served, path):
+    response = get(served, path)
+    assert response.status == 404
+    assert b"outside" not in response.body and b"dotfile" not in response.body
+
+
+def test_the_serve_command_serves_the_output_folder_until_sigterm(tmp_path):
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "index.html").write_text("<p>hi</p>", encoding="utf-8")
+    (tmp_path / "finews.toml").write_text(f'[site]\noutput_dir = "public"\n[store]\nurl = "sqlite:///x.db"\n',
+                                          encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler", "serve", "--port", "0", "--config",
+                             str(tmp_path / "finews.toml")], cwd=ROOT, env=finews_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        assert get(port, "/index.html").body == b"<p>hi</p>"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
