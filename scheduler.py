@@ -141,7 +141,8 @@ class FinewsScheduler:
             return
         started = time.monotonic()
         begun = datetime.now(BEIJING)
-        proc = subprocess.Popen(crawl_command(self.config, source.name))
+        # A session of its own: a Ctrl-C meant for the scheduler must not cut the crawl short.
+        proc = subprocess.Popen(crawl_command(self.config, source.name), start_new_session=True)
         with self.children_lock:
             self.children[source.name] = proc
         try:
@@ -245,7 +246,10 @@ class FinewsScheduler:
                 running = list(self.children.values())
             if not running:
                 break
-            running[0].wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            try:
+                running[0].wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                continue
         with self.children_lock:
             late = list(self.children.values())
         for proc in late:
@@ -273,6 +277,7 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     setup_logging()
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return FinewsScheduler(config, standby=not args.no_standby).run()
 
 

@@ -8,8 +8,18 @@ from typing import Any
 from scrapy import logformatter
 
 
+def describe(item: Any) -> str:
+    """A short name for an item: its source and article id, never its (large) body."""
+    return f"{getattr(item, 'source', '?')} article {getattr(item, 'article_id', '?')}"
+
+
 class FinewsLogFormatter(logformatter.LogFormatter):
-    """Scrapy's formatter, but drops are logged at DEBUG and without the (large) item."""
+    """Scrapy's formatter, but items are named by source and id instead of dumped whole."""
 
     def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> dict[str, Any]:
-        return {"level": logging.DEBUG, "msg": "Dropped: %(exception)s", "args": {"exception": exception}}
+        return {"level": logging.DEBUG, "msg": "Dropped %(item)s: %(exception)s",
+                "args": {"item": describe(item), "exception": exception}}
+
+    def item_error(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> dict[str, Any]:
+        return {"level": logging.ERROR, "msg": "Error processing %(item)s: %(exception)r",
+                "args": {"item": describe(item), "exception": exception}}

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
@@ -92,6 +93,7 @@ class NewsSpider(scrapy.Spider):
         spider.crawled_at = datetime.now(BEIJING)
         spider.tracker = RunTracker(crawler, spider.store, [s.name for s in spider.sources],
                                     spider.crawled_at)
+        crawler.signals.connect(spider.item_failed, signal=signals.item_error)
         return spider
 
     def select_sources(self, names: list[str]) -> list[SourceConfig]:
@@ -292,6 +294,13 @@ class NewsSpider(scrapy.Spider):
             self.tracker.error(name, reason, request.url, failure.getErrorMessage() or reason)
         entry = request.cb_kwargs.get("entry")
         return self.give_up(entry) if entry is not None else iter(())
+
+    def item_failed(self, item: Any, response: Response | None, spider: scrapy.Spider, failure: Failure) -> None:
+        """A pipeline raised: count it against the source (the log formatter has logged it)."""
+        source = getattr(item, "source", "?")
+        reason = failure.type.__name__ if failure.type else "error"
+        self.tracker.count(source, "errors")
+        self.tracker.count(source, f"errors/{reason}")
 
     def closed(self, reason: str) -> None:
         try:

@@ -24,7 +24,7 @@ ALLOWED_ATTRIBUTES = {
     "td": {"colspan", "rowspan"},
     "th": {"colspan", "rowspan"},
 }
-IMG_ATTRIBUTES = {"img": {"referrerpolicy": "no-referrer", "loading": "lazy"}}
+IMG_VALUES = {"referrerpolicy": "no-referrer", "loading": "lazy"}
 
 REMOVE_XPATH = " | ".join([
     "//script", "//style", "//noscript", "//iframe", "//form",
@@ -98,6 +98,10 @@ def clean_html(html: str, base_url: str) -> str:
     _remove_indentation(root)
     if base_url:
         root.make_links_absolute(base_url, resolve_base_href=False, handle_failures="discard")
+    for image in root.iter("img"):
+        # Set here, not by nh3, whose attribute order would change from run to run.
+        for name, value in IMG_VALUES.items():
+            image.set(name, value)
     inner = (root.text or "") + "".join(
         lxml_html.tostring(child, encoding="unicode") for child in root)
     cleaned = nh3.clean(
@@ -105,7 +109,7 @@ def clean_html(html: str, base_url: str) -> str:
         tags=ALLOWED_TAGS,
         clean_content_tags={"script", "style"},
         attributes=ALLOWED_ATTRIBUTES,
-        set_tag_attribute_values=IMG_ATTRIBUTES,
+        tag_attribute_values={"img": {name: {value} for name, value in IMG_VALUES.items()}},
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
