@@ -173,6 +173,33 @@ class FinewsScheduler:
             status.unchanged, status.dropped, status.errors, published,
             f" ({status.message})" if status.message else "")
 
+    def enqueue_job(self, source: SourceConfig) -> None:
+        """Distributed mode: close the source's last cycle and push its list requests for the workers."""
+        from crawler.distributed import close_cycle, connect, enqueue_source
+        from crawler.sources import adapter_for
+        from crawler.store import RunStatus
+
+        if self.stopping.is_set():
+            return
+        client = connect(self.config)
+        try:
+            with self.store() as store:
+                closed = close_cycle(client, source.name)
+                enqueue_source(client, source, adapter_for(source).start_urls())
+                if closed is not None:
+                    store.record_run(closed)
+                    log = logger.info if closed.outcome == "ok" else logger.error
+                    log("cycle %s: %s — listed %d, new %d, updated %d, unchanged %d, dropped %d, errors %d%s",
+                        source.name, closed.outcome, closed.listed, closed.new, closed.updated, closed.unchanged,
+                        closed.dropped, closed.errors, f" ({closed.message})" if closed.message else "")
+                store.record_run(RunStatus(source=source.name, started=datetime.now(BEIJING), outcome="running"))
+            logger.info("enqueued %s's list requests for the workers", source.name)
+        finally:
+            client.close()
+
+    def publish_job(self) -> None:
+        logger.info("published %s", self.publish())
+
     def publish(self, full: bool = False) -> str:
         from feeds.publish import publish
 
@@ -218,11 +245,15 @@ class FinewsScheduler:
         if not self.take_lock():
             return 0 if self.stopping.is_set() else 1
         now = datetime.now(BEIJING)
+        distributed = self.config.crawl.distributed
         for source in self.config.sources:
             if source.enabled:
-                self.scheduler.add_job(self.crawl_job, self.trigger(source), args=[source],
-                                       id=f"crawl:{source.name}", name=f"crawl {source.name}",
+                self.scheduler.add_job(self.enqueue_job if distributed else self.crawl_job, self.trigger(source),
+                                       args=[source], id=f"crawl:{source.name}", name=f"crawl {source.name}",
                                        next_run_time=now)
+        if distributed:
+            self.scheduler.add_job(self.publish_job, "interval", seconds=self.config.scheduler.publish_interval,
+                                   id="publish")
         from apscheduler.triggers.cron import CronTrigger
 
         self.scheduler.add_job(self.housekeeping, CronTrigger.from_crontab(
@@ -231,8 +262,9 @@ class FinewsScheduler:
                                id="lock")
         self.scheduler.add_listener(self.on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
         self.scheduler.start()
-        logger.info("scheduler running: %d sources, times in Asia/Shanghai; SIGTERM or Ctrl-C to stop",
-                    len(self.scheduler.get_jobs()) - 2)
+        logger.info("scheduler running%s: %d sources, times in Asia/Shanghai; SIGTERM or Ctrl-C to stop",
+                    " (distributed: workers crawl)" if distributed else "",
+                    sum(1 for s in self.config.sources if s.enabled))
         self.stopping.wait()
         self.shutdown()
         return 1 if self.lost_lock else 0
@@ -305,6 +337,12 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 
     with open_store(config.store.url) as store:
         report = status_report(config, store, now=args.now)
+    if config.crawl.distributed:
+        from crawler.distributed import connect, frontier_status
+
+        client = connect(config)
+        report["frontier"] = frontier_status(client)
+        client.close()
     print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_status(report))
     return 1 if report["stale"] else 0
 
@@ -364,6 +402,16 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(config: Config, args: argparse.Namespace) -> int:
+    from crawler.runner import run_worker
+
+    if not config.store.url.startswith(("redis://", "rediss://", "unix://")):
+        print("finews: config error: the worker needs a Redis store.url (or FINEWS_STORE_URL)", file=sys.stderr)
+        return 2
+    run_worker(config)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
@@ -398,6 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--now", type=datetime.fromisoformat, default=None, metavar="ISO-TIME",
                         help="judge staleness as of this time (default: now)")
     status.set_defaults(handler=cmd_status)
+
+    worker = commands.add_parser("worker", parents=[common],
+                                 help="distributed mode: crawl what the scheduler enqueues, until SIGTERM")
+    worker.set_defaults(handler=cmd_worker)
 
     demo = commands.add_parser("demo", parents=[common],
                                help="crawl the bundled sample site, publish into ./public and serve it")

@@ -26,7 +26,7 @@ class ArticleItem:
     url_w: str = ""
     category: str | None = None
     category_name: str | None = None
-    extra_categories: dict[str, str] = field(default_factory=dict)
+    also_listed: list["MembershipItem"] = field(default_factory=list)
 
 
 @dataclass

@@ -31,6 +31,10 @@ def categories_for(config: Config, category: str | None, category_name: str | No
     return {}
 
 
+def clean_media(media: str | None) -> str | None:
+    return " ".join(strip_control_chars(media or "").split()) or None
+
+
 def content_hash(title: str, html: str) -> str:
     return hashlib.sha256(f"{title}\x00{html}".encode("utf-8")).hexdigest()
 
@@ -72,16 +76,24 @@ class NormalizePipeline(_SpiderPipeline):
             published = parse_time(item.time_text, item.crawled_at)
         except ValueError as exc:
             raise self.drop(item, "bad_time", str(exc)) from None
-        media = " ".join(strip_control_chars(item.media or "").split()) or None
+        media = clean_media(item.media)
         try:
             categories = categories_for(config, item.category, item.category_name, media)
         except ValueError as exc:
             raise self.drop(item, "bad_media", str(exc)) from None
-        categories.update(item.extra_categories)
+        digest, url_w = strip_control_chars(item.digest).strip(), item.url_w
+        for other in item.also_listed:
+            other_media = clean_media(other.media)
+            try:
+                categories.update(categories_for(config, other.category, other.category_name, other_media))
+            except ValueError:
+                pass
+            media = media or other_media
+            digest = digest or strip_control_chars(other.digest).strip()
+            url_w = url_w or other.url_w
         html = clean_html(item.content or item.text, item.link)
         if not html:
             raise self.drop(item, "empty_article", "no article text after cleaning")
-        digest = strip_control_chars(item.digest).strip()
         return Article(
             article_id=article_id,
             info_code=item.info_code or f"NW{article_id}",
@@ -95,7 +107,7 @@ class NormalizePipeline(_SpiderPipeline):
             content_raw=item.content,
             text_raw=item.text,
             digest=digest,
-            url_w=item.url_w,
+            url_w=url_w,
             source=item.source,
             content_hash=content_hash(title, html),
         )
@@ -115,19 +127,39 @@ class StorePipeline(_SpiderPipeline):
             return item
         result = self.store.upsert(item, self.spider.crawled_at)
         self.spider.tracker.count(item.source, result.outcome.value)
+        article = result.article or item
         if result.outcome is not Outcome.UNCHANGED:
             logger.debug("source %s: %s article %s %r", item.source, result.outcome.value, item.article_id, item.title)
-        return StoredItem(item.source, result.article or item, result.outcome, result.added_categories)
+        if self.merge_pending(item.article_id):
+            article = self.store.get(item.article_id) or article
+        return StoredItem(item.source, article, result.outcome, result.added_categories)
 
-    def add_membership(self, item: MembershipItem) -> Any:
+    def merge_pending(self, article_id: str) -> bool:
+        """Apply the memberships that arrived while this article was being fetched and stored.
+
+        They come from this crawl's other lists (items processed before this one), and in
+        distributed mode from other workers' notes.
+        """
+        waiting = self.spider.memberships_waiting(article_id)
+        notes = getattr(self.spider, "pending_notes", None)
+        if notes is not None:
+            waiting += [MembershipItem(crawled_at=self.spider.crawled_at, **note) for note in notes.take(article_id)]
+        return any([bool(self.apply_membership(item)) for item in waiting])
+
+    def apply_membership(self, item: MembershipItem) -> tuple[str, ...] | None:
         config: Config = self.spider.config
-        media = " ".join(strip_control_chars(item.media or "").split()) or None
+        media = clean_media(item.media)
         try:
             categories = categories_for(config, item.category, item.category_name, media)
         except ValueError:
             categories = {}
-        added = self.store.add_membership(item.article_id, categories, media=media,
-                                          digest=strip_control_chars(item.digest).strip(), url_w=item.url_w)
+        return self.store.add_membership(item.article_id, categories, media=media,
+                                         digest=strip_control_chars(item.digest).strip(), url_w=item.url_w)
+
+    def add_membership(self, item: MembershipItem) -> Any:
+        added = self.apply_membership(item)
+        if added is None and self.spider.wait_for_article(item):
+            return item
         if not added:
             return item
         article = self.store.get(item.article_id)

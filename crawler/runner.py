@@ -9,6 +9,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from .config import Config
+from .distributed import worker_settings
 from .spiders.news import NewsSpider
 from .store import RunStatus
 
@@ -34,3 +35,13 @@ def run_crawl(config: Config, sources: list[str] | None = None,
     if spider is None:
         raise RuntimeError("the crawl did not start")
     return spider.final_statuses
+
+
+def run_worker(config: Config, overrides: Mapping[str, Any] | None = None) -> None:
+    """Consume the shared crawl frontier until SIGTERM/SIGINT (distributed mode)."""
+    from .spiders.worker import NewsWorkerSpider
+
+    settings = crawl_settings_for(config, {**worker_settings(config), **(overrides or {})})
+    process = CrawlerProcess(settings)
+    process.crawl(process.create_crawler(NewsWorkerSpider))
+    process.start()

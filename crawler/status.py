@@ -141,6 +141,10 @@ def format_status(report: dict) -> str:
     messages = [f"  {s['name']}: {s['message']}" for s in report["sources"] if s["message"]]
     if messages:
         lines += ["", "messages:"] + messages
+    frontier = report.get("frontier")
+    if frontier:
+        lines += ["", f"frontier: {frontier['queued_lists']} list requests and {frontier['queued_requests']} "
+                      f"requests queued; workers seen in the last minute: {', '.join(frontier['workers']) or 'none'}"]
     if report["stale"]:
         lines += ["", f"stale (no success in three intervals): {', '.join(report['stale'])}"]
     return "\n".join(lines)

@@ -1,7 +1,13 @@
 """Stored articles → RSS 2.0 and Atom 1.0 (feedgen) and JSON Feed 1.1; pure, no file I/O.
 
 Every value comes from the articles and the config, never from the clock, so building the same
-input twice gives the same bytes.
+input twice gives the same bytes. Every text field is stripped of the characters XML 1.0 forbids
+(the crawler cleans the HTML, but a feed must stay well-formed whatever the store holds).
+
+What feedgen 1.0 does on its own, checked by tests/test_feeds_build.py rather than patched:
+it writes an RSS item's `description` before its `content:encoded`, keeps the given zone on
+every date (`+0800` / `+08:00`), keeps entries in the order they were added, and writes an Atom
+entry's link without `rel` (which RFC 4287 defines as `alternate`).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from feedgen.feed import FeedGenerator
 
@@ -20,138 +27,202 @@ from crawler.text.times import BEIJING, format_rfc3339
 ID_AUTHORITY = "tag:finews.withounder.com,2021:"
 ALL_NAME = "全部新闻"
 GENERATOR = "finews"
-FORMATS = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+FILENAMES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
+MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml", "json": "application/feed+json"}
 
 
 def entry_id(article_id: str) -> str:
-    """The permanent id of an article's entry: from the article id alone."""
+    """The permanent id of an article's entry (Atom id, RSS guid, JSON Feed id): from the article id alone."""
     return f"{ID_AUTHORITY}article/{article_id}"
 
 
 def feed_id(slug: str) -> str:
+    """The permanent Atom id of a category's feed: from the slug alone, never from base_url."""
     return f"{ID_AUTHORITY}feed/{slug}"
 
 
 def xml_text(value: str | None) -> str:
+    """`value` without the characters XML 1.0 forbids (C0/C1 controls, U+FFFE/FFFF, lone surrogates)."""
     return strip_control_chars(value or "")
 
 
-def entry_title(article: Article) -> str:
-    """The title as feeds may carry it; never empty (feed readers need one)."""
-    return xml_text(article.title).strip() or article.article_id
+def beijing(value: datetime) -> datetime:
+    """`value` in Beijing time; a naive value is taken as Beijing time (never as the host's zone)."""
+    return value.replace(tzinfo=BEIJING) if value.tzinfo is None else value.astimezone(BEIJING)
 
 
-def entry_summary(article: Article) -> str:
-    """The plain-text summary, else the start of the text, else the title; never empty."""
-    return (xml_text(article.summary).strip() or html_to_text(xml_text(article.html))[:200]
-            or entry_title(article))
+@dataclass(frozen=True)
+class Entry:
+    """One article as every feed format shows it: XML-safe text, Beijing times."""
+
+    id: str
+    title: str
+    link: str
+    summary: str
+    html: str
+    author: str | None
+    published: datetime
+    updated: datetime
+    categories: tuple[tuple[str, str], ...]
+    """(slug, display name) of each of the article's categories, by slug."""
+
+
+def prepare(article: Article) -> Entry:
+    """The feed view of a stored article; `updated` is never before `published`."""
+    html = xml_text(article.html)
+    title = " ".join(xml_text(article.title).split()) or article.article_id
+    summary = xml_text(article.summary).strip() or html_to_text(html)[:200] or title
+    published = beijing(article.published)
+    updated = max(beijing(article.updated or article.published), published)
+    return Entry(
+        id=entry_id(article.article_id),
+        title=title,
+        link=article.link,
+        summary=summary,
+        html=html,
+        author=xml_text(article.media).strip() or None,
+        published=published,
+        updated=updated,
+        categories=tuple((slug, xml_text(name)) for slug, name in sorted(article.categories.items())),
+    )
 
 
 @dataclass(frozen=True)
 class FeedSpec:
-    """One feed: a category (or `all`) and its newest entries, newest first."""
+    """One feed: a category (or `ALL`), its display name and its entries, newest first as the store gave them."""
 
-    site: SiteConfig
     slug: str
     name: str
     entries: list[Article]
+    site: SiteConfig
 
     @property
     def title(self) -> str:
-        return f"{self.name} - {self.site.title}"
+        return xml_text(f"{self.name} - {self.site.title}")
+
+    @property
+    def description(self) -> str:
+        text = self.site.description if self.slug == ALL else f"{self.name}：{self.site.description}"
+        return xml_text(text)
 
     def url(self, fmt: str) -> str:
-        return self.site.url(f"{self.slug}/{FORMATS[fmt]}")
+        """The absolute URL the `fmt` ("rss", "atom", "json") file is served at."""
+        return self.site.url(f"{self.slug}/{FILENAMES[fmt]}")
+
+    @cached_property
+    def items(self) -> list[Entry]:
+        """The entries prepared once for all three formats, in the given order."""
+        return [prepare(article) for article in self.entries]
 
     @property
     def updated(self) -> datetime:
         """The newest entry's `updated`: the feed's build time (never "now")."""
-        return max((a.updated or a.published) for a in self.entries).astimezone(BEIJING)
-
-    @property
-    def description(self) -> str:
-        if self.slug == ALL:
-            return self.site.description
-        return f"{self.name}：{self.site.description}"
+        if not self.items:
+            raise ValueError(f"feed {self.slug!r} has no entries: nothing to build")
+        return max(item.updated for item in self.items)
 
 
 def spec_for(site: SiteConfig, slug: str, name: str | None, entries: list[Article]) -> FeedSpec:
-    return FeedSpec(site, slug, ALL_NAME if slug == ALL else (name or slug), entries)
+    """The spec of a category's feed; `ALL` is always named 全部新闻, a missing name falls back to the slug."""
+    return FeedSpec(slug, ALL_NAME if slug == ALL else (name or slug), entries, site)
 
 
-def _generator(spec: FeedSpec, self_fmt: str, category_term: str) -> FeedGenerator:
+def _generator(spec: FeedSpec) -> FeedGenerator:
+    """One feedgen generator holding every field of both XML formats (the self link is set per format)."""
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.id(feed_id(spec.slug))
-    fg.title(xml_text(spec.title))
-    fg.subtitle(xml_text(spec.description))
-    fg.link(href=spec.url(self_fmt), rel="self",
-            type="application/rss+xml" if self_fmt == "rss" else "application/atom+xml")
-    fg.link(href=spec.site.base_url, rel="alternate", type="text/html")
+    fg.title(spec.title)
+    fg.subtitle(spec.description)
     fg.language(spec.site.language)
-    fg.author({"name": spec.site.title})
+    fg.author({"name": xml_text(spec.site.title)})
     fg.generator(GENERATOR)
     fg.ttl(spec.site.ttl)
     fg.lastBuildDate(spec.updated)
     fg.updated(spec.updated)
-    for article in spec.entries:
-        published = article.published.astimezone(BEIJING)
+    site_author = {"name": xml_text(spec.site.title)}
+    for item in spec.items:
         fe = fg.add_entry(order="append")
-        fe.id(entry_id(article.article_id))
-        fe.guid(entry_id(article.article_id), permalink=False)
-        title = entry_title(article)
-        fe.title(title)
-        fe.link(href=article.link, rel="alternate")
-        fe.published(published)
-        fe.pubDate(published)
-        fe.updated((article.updated or article.published).astimezone(BEIJING))
-        fe.summary(entry_summary(article))
-        fe.description(entry_summary(article))
-        fe.content(xml_text(article.html), type="html")
-        if article.media:
-            fe.author({"name": xml_text(article.media)})
-            fe.dc.dc_creator(xml_text(article.media))
-        fe.category([{"term": slug if category_term == "slug" else xml_text(name),
-                      "label": xml_text(name)} for slug, name in sorted(article.categories.items())])
+        fe.id(item.id)
+        fe.guid(item.id, permalink=False)
+        fe.title(item.title)
+        fe.link(href=item.link, rel="alternate", type="text/html")
+        fe.published(item.published)
+        fe.pubDate(item.published)
+        fe.updated(item.updated)
+        fe.description(item.summary, isSummary=True)
+        if item.html:
+            fe.content(item.html, type="html")
+        fe.author({"name": item.author} if item.author else site_author)
+        if item.author:
+            fe.dc.dc_creator(item.author)
+        if item.categories:
+            fe.category([{"term": slug, "label": name} for slug, name in item.categories])
     return fg
 
 
+def _links(fg: FeedGenerator, spec: FeedSpec, fmt: str) -> FeedGenerator:
+    fg.link(href=spec.url(fmt), rel="self", type=MEDIA_TYPES[fmt], replace=True)
+    fg.link(href=spec.site.base_url, rel="alternate", type="text/html")
+    return fg
+
+
+def _rss(fg: FeedGenerator, spec: FeedSpec) -> bytes:
+    return _links(fg, spec, "rss").rss_str(pretty=True)
+
+
+def _atom(fg: FeedGenerator, spec: FeedSpec) -> bytes:
+    return _links(fg, spec, "atom").atom_str(pretty=True)
+
+
 def build_rss(spec: FeedSpec) -> bytes:
-    """RSS 2.0: description (summary) before content:encoded (HTML); categories by display name."""
-    return _generator(spec, "rss", "name").rss_str(pretty=True)
+    """RSS 2.0: items with guid, pubDate, description (summary) then content:encoded (HTML),
+    a category per display name, dc:creator = media; atom:link rel=self to the file's URL."""
+    return _rss(_generator(spec), spec)
 
 
 def build_atom(spec: FeedSpec) -> bytes:
-    """Atom 1.0: entries with published and updated, categories `term=<slug> label=<name>`."""
-    return _generator(spec, "atom", "slug").atom_str(pretty=True)
+    """Atom 1.0: entries with published and updated, author, summary, HTML content and
+    `category term=<slug> label=<display name>`; the feed has self and alternate links."""
+    return _atom(_generator(spec), spec)
 
 
 def build_json_feed(spec: FeedSpec) -> bytes:
-    """JSON Feed 1.1, keys sorted for stable bytes."""
+    """JSON Feed 1.1, keys sorted and compact (the C encoder) for stable bytes, UTF-8."""
     items = []
-    for article in spec.entries:
-        item = {
-            "id": entry_id(article.article_id),
-            "url": article.link,
-            "title": entry_title(article),
-            "content_html": xml_text(article.html),
-            "summary": entry_summary(article),
-            "date_published": format_rfc3339(article.published),
-            "date_modified": format_rfc3339(article.updated or article.published),
-            "tags": [xml_text(name) for _, name in sorted(article.categories.items())],
+    for item in spec.items:
+        record: dict[str, object] = {
+            "id": item.id,
+            "url": item.link,
+            "title": item.title,
+            "summary": item.summary,
+            "date_published": format_rfc3339(item.published),
+            "date_modified": format_rfc3339(item.updated),
+            "tags": [name for _, name in item.categories],
         }
-        if article.media:
-            item["authors"] = [{"name": xml_text(article.media)}]
-        items.append(item)
+        if item.html:
+            record["content_html"] = item.html
+        else:
+            record["content_text"] = item.summary
+        if item.author:
+            record["authors"] = [{"name": item.author}]
+        items.append(record)
     feed = {
-        "version": "https://jsonfeed.org/version/1.1",
-        "title": xml_text(spec.title),
+        "version": JSON_FEED_VERSION,
+        "title": spec.title,
         "home_page_url": spec.site.base_url,
         "feed_url": spec.url("json"),
-        "description": xml_text(spec.description),
+        "description": spec.description,
         "language": spec.site.language,
-        "authors": [{"name": spec.site.title}],
+        "authors": [{"name": xml_text(spec.site.title)}],
         "items": items,
     }
-    return (json.dumps(feed, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    return (json.dumps(feed, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
 
+
+def build_all(spec: FeedSpec) -> dict[str, bytes]:
+    """The three files of a feed by file name; RSS and Atom share one feedgen generator."""
+    fg = _generator(spec)
+    return {FILENAMES["rss"]: _rss(fg, spec), FILENAMES["atom"]: _atom(fg, spec),
+            FILENAMES["json"]: build_json_feed(spec)}

@@ -16,6 +16,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from ..config import Config, SourceConfig, load_config
+from ..distributed import article_version
 from ..items import ArticleItem, MembershipItem
 from ..sources import adapter_for
 from ..sources.base import BlockedError, EmptyResponseError, Entry, SourceAdapter, SourceError, is_block_page
@@ -76,6 +77,7 @@ class NewsSpider(scrapy.Spider):
         self.pending: set[str] = set()
         self.fetched: set[str] = set()
         self.deferred: dict[str, list[MembershipItem]] = defaultdict(list)
+        self.waiting: dict[str, list[MembershipItem]] = defaultdict(list)
         self.final_statuses: dict[str, RunStatus] = {}
 
     @classmethod
@@ -150,12 +152,13 @@ class NewsSpider(scrapy.Spider):
             self.tracker.dropped(source.name, bad.reason, response.url, bad.detail)
         known = self.store.known_titles([entry.article_id for entry in page.entries])
         for entry in page.entries:
-            yield from self.handle_entry(source, entry, known)
+            yield from self.handle_entry(source, entry, known, response.meta.get("epoch"))
         next_url = adapter.next_list_url(page, response.url, response.meta["template"], response.meta["page"])
         if next_url:
             yield self.list_request(source, next_url, response.meta["template"], response.meta["page"] + 1)
 
-    def handle_entry(self, source: SourceConfig, entry: Entry, known: dict[str, str]) -> Iterator[Any]:
+    def handle_entry(self, source: SourceConfig, entry: Entry, known: dict[str, str],
+                     epoch: int | None = None) -> Iterator[Any]:
         article_id = entry.article_id
         stored_title = known.get(article_id)
         if article_id in self.pending:
@@ -170,13 +173,23 @@ class NewsSpider(scrapy.Spider):
             self.fetched.add(article_id)
             yield self.article_item(source, entry, content=entry.content)
             return
+        if self.stored_elsewhere(source, entry):
+            self.tracker.count(source.name, "unchanged")
+            yield self.membership(source, entry)
+            return
         self.pending.add(article_id)
         adapter = self.adapters[source.name]
+        meta = {"finews_version": article_version(entry.title, epoch)} if epoch is not None else {}
         if isinstance(adapter, ChoiceAdapter):
-            yield self.request(source, entry.fetch_url, self.parse_text, "text", cb_kwargs={"entry": entry})
+            yield self.request(source, entry.fetch_url, self.parse_text, "text", cb_kwargs={"entry": entry},
+                               meta=meta)
         else:
             yield self.request(source, entry.fetch_url, self.parse_page, "article",
-                               cb_kwargs={"entry": entry, "first": None, "rest": []})
+                               cb_kwargs={"entry": entry, "first": None, "rest": []}, meta=meta)
+
+    def stored_elsewhere(self, source: SourceConfig, entry: Entry) -> bool:
+        """True when another process has stored the article meanwhile (distributed mode only)."""
+        return False
 
     def membership(self, source: SourceConfig, entry: Entry) -> MembershipItem:
         return MembershipItem(source=source.name, article_id=entry.article_id, crawled_at=self.crawled_at,
@@ -224,9 +237,9 @@ class NewsSpider(scrapy.Spider):
         done = response.meta.get("done", []) + [response.url]
         remaining = [url for url in remaining if url not in done]
         if remaining:
+            meta = {"done": done, "finews_version": response.meta.get("finews_version")}
             return iter([self.request(source, remaining[0], self.parse_page, "article",
-                                      cb_kwargs={"entry": entry, "first": first, "rest": rest},
-                                      meta={"done": done})])
+                                      cb_kwargs={"entry": entry, "first": first, "rest": rest}, meta=meta)])
         return self.finish_page(source, entry, first, rest)
 
     def finish_page(self, source: SourceConfig, entry: Entry, first: ArticlePage, rest: list[str]) -> Iterator[Any]:
@@ -238,10 +251,22 @@ class NewsSpider(scrapy.Spider):
         return self.finish(source, entry, content=body)
 
     def finish(self, source: SourceConfig, entry: Entry, content: str = "", text: str = "") -> Iterator[Any]:
+        """The article item, carrying the other lists' entries seen while it was fetched."""
         self.pending.discard(entry.article_id)
         self.fetched.add(entry.article_id)
-        yield self.article_item(source, entry, content=content, text=text)
-        yield from self.deferred.pop(entry.article_id, [])
+        item = self.article_item(source, entry, content=content, text=text)
+        item.also_listed = self.deferred.pop(entry.article_id, [])
+        yield item
+
+    def wait_for_article(self, item: MembershipItem) -> bool:
+        """Keep a membership whose article was fetched but is not stored yet; False if none is coming."""
+        if item.article_id not in self.fetched:
+            return False
+        self.waiting[item.article_id].append(item)
+        return True
+
+    def memberships_waiting(self, article_id: str) -> list[MembershipItem]:
+        return self.waiting.pop(article_id, [])
 
     def give_up(self, entry: Entry) -> Iterator[Any]:
         self.pending.discard(entry.article_id)

@@ -1,0 +1,108 @@
+"""Distributed mode on the test's Redis: a scheduler enqueues, three `finews worker` processes crawl."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from crawler.config import load_config
+from crawler.samplesite import SampleSite
+from crawler.store import ALL, open_store
+
+from crawlkit import ROOT, expected_articles, finews_env, run_finews, write_config
+from feedcheck import check_atom
+from test_scheduler import Scheduler
+
+
+def distributed_config(site: SampleSite, folder: Path, redis_url: str, every: str) -> Path:
+    config = write_config(site, folder, store_url=redis_url, concurrency_per_domain=4)
+    text = config.read_text(encoding="utf-8").replace('every = "5m"', f'every = "{every}"')
+    text = text.replace("[crawl]", "[crawl]\ndistributed = true")
+    text += '\n[scheduler]\npublish_interval = "1s"\nlock_ttl = "5s"\nshutdown_grace = "10s"\n'
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def start_workers(config: Path, folder: Path, n: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-m", "scheduler", "worker", "--config", str(config)], cwd=ROOT,
+                             env=finews_env(), stdout=subprocess.DEVNULL,
+                             stderr=(folder / f"worker{i}.log").open("w")) for i in range(n)]
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.wait(timeout=30)
+
+
+def wait_stored(config: Path, count: int, timeout: float = 90) -> None:
+    url = load_config(config).store.url
+    deadline = time.monotonic() + timeout
+    with open_store(url) as store:
+        while store.count(ALL) < count:
+            assert time.monotonic() < deadline, f"only {store.count(ALL)} of {count} articles stored"
+            time.sleep(0.2)
+
+
+def wait_published(config: Path, timeout: float = 30) -> None:
+    """Until the scheduler's publish job has caught up with every change in the store."""
+    loaded = load_config(config)
+    deadline = time.monotonic() + timeout
+    with open_store(loaded.store.url) as store:
+        while store.dirty_categories() or not (loaded.site.output_dir / "all" / "atom.xml").exists():
+            assert time.monotonic() < deadline, f"still unpublished: {store.dirty_categories()}"
+            time.sleep(0.2)
+
+
+def test_three_workers_store_every_article_once_with_one_request_each(tmp_path, redis_url):
+    expected = expected_articles()
+    with SampleSite() as site:
+        config = distributed_config(site, tmp_path, redis_url, every="1h")
+        workers = start_workers(config, tmp_path, 3)
+        scheduler = Scheduler(config, tmp_path / "scheduler.log")
+        try:
+            wait_stored(config, len(expected))
+            wait_published(config)
+            report = json.loads(run_finews("status", "--json", "--config", str(config)).stdout)
+        finally:
+            assert scheduler.stop() == 0
+            stop(workers)
+        text_requests = [h.path for h in site.hits if h.route == "text"]
+    assert sorted(text_requests) == sorted(set(text_requests)) and len(text_requests) == len(expected)
+    with open_store(load_config(config).store.url) as store:
+        assert store.count(ALL) == len(expected)
+        for article_id, want in expected.items():
+            assert set(store.get(article_id).categories) == want["categories"]
+    assert len(report["frontier"]["workers"]) == 3
+    feed = check_atom((tmp_path / "public" / "all" / "atom.xml").read_bytes())
+    assert len(feed.entries) == len(expected)
+    assert "crawl choice" not in scheduler.text() and "enqueued choice-media" in scheduler.text()
+
+
+def test_a_killed_worker_loses_no_article_after_the_next_cycle(tmp_path, redis_url):
+    expected = expected_articles()
+    with SampleSite() as site:
+        site.set_fault("text", "slow", delay=1.5)
+        config = distributed_config(site, tmp_path, redis_url, every="8s")
+        workers = start_workers(config, tmp_path, 2)
+        scheduler = Scheduler(config, tmp_path / "scheduler.log")
+        try:
+            deadline = time.monotonic() + 60
+            while site.in_flight < 2:
+                assert time.monotonic() < deadline, "the workers never started fetching"
+                time.sleep(0.05)
+            workers[0].kill()
+            workers[0].wait()
+            site.clear_faults()
+            wait_stored(config, len(expected), timeout=120)
+        finally:
+            assert scheduler.stop() == 0
+            stop(workers)
+    with open_store(load_config(config).store.url) as store:
+        assert store.count(ALL) == len(expected)
