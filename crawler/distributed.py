@@ -165,6 +165,18 @@ class PendingMemberships:
         return [json.loads(note) for note in notes]
 
 
+class FetchClaims:
+    """Which worker fetches an article version: the first to claim it, for a lease."""
+
+    def __init__(self, client: redis.Redis, lease: float):
+        self.client = client
+        self.lease_ms = max(1000, int(lease * 1000))
+
+    def take(self, article_id: str, title: str, worker: str) -> bool:
+        key = f"{PREFIX}:claim:{article_id}:{hashlib.sha1(title.encode('utf-8')).hexdigest()[:16]}"
+        return bool(self.client.set(key, worker, nx=True, px=self.lease_ms))
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 

@@ -58,59 +58,74 @@ class _SpiderPipeline:
         return DropItem(f"{reason}: {detail}")
 
 
-class NormalizePipeline(_SpiderPipeline):
+class NotUsable(ValueError):
+    """An item that cannot become an article; `reason` is the stat key."""
+
+    def __init__(self, reason: str, detail: str):
+        self.reason = reason
+        super().__init__(detail)
+
+
+def normalize(item: ArticleItem, config: Config) -> Article:
     """ArticleItem → Article: Beijing time, categories, clean HTML, summary, content hash."""
+    try:
+        article_id = article_id_from(item.article_id)
+    except ValueError as exc:
+        raise NotUsable("bad_id", str(exc)) from None
+    title = " ".join(strip_control_chars(item.title).split())
+    if not title:
+        raise NotUsable("missing_title", "no title")
+    try:
+        published = parse_time(item.time_text, item.crawled_at)
+    except ValueError as exc:
+        raise NotUsable("bad_time", str(exc)) from None
+    media = clean_media(item.media)
+    try:
+        categories = categories_for(config, item.category, item.category_name, media)
+    except ValueError as exc:
+        raise NotUsable("bad_media", str(exc)) from None
+    digest, url_w = strip_control_chars(item.digest).strip(), item.url_w
+    for other in item.also_listed:
+        other_media = clean_media(other.media)
+        try:
+            categories.update(categories_for(config, other.category, other.category_name, other_media))
+        except ValueError:
+            pass
+        media = media or other_media
+        digest = digest or strip_control_chars(other.digest).strip()
+        url_w = url_w or other.url_w
+    html = clean_html(item.content or item.text, item.link)
+    if not html:
+        raise NotUsable("empty_article", "no article text after cleaning")
+    return Article(
+        article_id=article_id,
+        info_code=item.info_code or f"NW{article_id}",
+        title=title,
+        link=item.link,
+        published=published,
+        categories=categories,
+        media=media,
+        html=html,
+        summary=make_summary(digest or item.summary, html, title),
+        content_raw=item.content,
+        text_raw=item.text,
+        digest=digest,
+        url_w=url_w,
+        source=item.source,
+        content_hash=content_hash(title, html),
+    )
+
+
+class NormalizePipeline(_SpiderPipeline):
+    """Normalizes each ArticleItem; one that cannot be used is dropped with its reason, counted."""
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
-        config: Config = self.spider.config
         try:
-            article_id = article_id_from(item.article_id)
-        except ValueError as exc:
-            raise self.drop(item, "bad_id", str(exc)) from None
-        title = " ".join(strip_control_chars(item.title).split())
-        if not title:
-            raise self.drop(item, "missing_title", "no title")
-        try:
-            published = parse_time(item.time_text, item.crawled_at)
-        except ValueError as exc:
-            raise self.drop(item, "bad_time", str(exc)) from None
-        media = clean_media(item.media)
-        try:
-            categories = categories_for(config, item.category, item.category_name, media)
-        except ValueError as exc:
-            raise self.drop(item, "bad_media", str(exc)) from None
-        digest, url_w = strip_control_chars(item.digest).strip(), item.url_w
-        for other in item.also_listed:
-            other_media = clean_media(other.media)
-            try:
-                categories.update(categories_for(config, other.category, other.category_name, other_media))
-            except ValueError:
-                pass
-            media = media or other_media
-            digest = digest or strip_control_chars(other.digest).strip()
-            url_w = url_w or other.url_w
-        html = clean_html(item.content or item.text, item.link)
-        if not html:
-            raise self.drop(item, "empty_article", "no article text after cleaning")
-        return Article(
-            article_id=article_id,
-            info_code=item.info_code or f"NW{article_id}",
-            title=title,
-            link=item.link,
-            published=published,
-            categories=categories,
-            media=media,
-            html=html,
-            summary=make_summary(digest or item.summary, html, title),
-            content_raw=item.content,
-            text_raw=item.text,
-            digest=digest,
-            url_w=url_w,
-            source=item.source,
-            content_hash=content_hash(title, html),
-        )
+            return normalize(item, self.spider.config)
+        except NotUsable as exc:
+            raise self.drop(item, exc.reason, str(exc)) from None
 
 
 class StorePipeline(_SpiderPipeline):

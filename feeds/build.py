@@ -2,7 +2,11 @@
 
 Every value comes from the articles and the config, never from the clock, so building the same
 input twice gives the same bytes. Every text field is stripped of the characters XML 1.0 forbids
-(the crawler cleans the HTML, but a feed must stay well-formed whatever the store holds).
+(the crawler cleans the HTML, but a feed must stay well-formed whatever the store holds), and
+links are reduced to URI characters, as the W3C validator wants them.
+
+An RSS description is HTML by convention, so it carries the plain-text summary HTML-escaped; an
+article without HTML gets that escaped summary as its content, so every entry has content.
 
 What feedgen 1.0 does on its own, checked by tests/test_feeds_build.py rather than patched:
 it writes an RSS item's `description` before its `content:encoded`, keeps the given zone on
@@ -13,11 +17,14 @@ entry's link without `rel` (which RFC 4287 defines as `alternate`).
 from __future__ import annotations
 
 import json
+import re
+from html import escape
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
 from feedgen.feed import FeedGenerator
+from w3lib.url import safe_url_string
 
 from crawler.config import SiteConfig
 from crawler.store import ALL, Article
@@ -29,6 +36,7 @@ ALL_NAME = "全部新闻"
 GENERATOR = "finews"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 FILENAMES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
+URI_CHARS = re.compile(r"^[0-9a-zA-Z;/?:@&=+$.\-_!~*'()%,#]+$")
 MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml", "json": "application/feed+json"}
 
 
@@ -45,6 +53,11 @@ def feed_id(slug: str) -> str:
 def xml_text(value: str | None) -> str:
     """`value` without the characters XML 1.0 forbids (C0/C1 controls, U+FFFE/FFFF, lone surrogates)."""
     return strip_control_chars(value or "")
+
+
+def uri(value: str) -> str:
+    """`value` as the W3C validator wants a link: only URI characters (others percent-encoded, UTF-8)."""
+    return value if URI_CHARS.match(value) else safe_url_string(value)
 
 
 def beijing(value: datetime) -> datetime:
@@ -72,19 +85,19 @@ def prepare(article: Article) -> Entry:
     """The feed view of a stored article; `updated` is never before `published`."""
     html = xml_text(article.html)
     title = " ".join(xml_text(article.title).split()) or article.article_id
-    summary = xml_text(article.summary).strip() or html_to_text(html)[:200] or title
+    summary = xml_text(article.summary).strip() or xml_text(html_to_text(html))[:200].strip() or title
     published = beijing(article.published)
     updated = max(beijing(article.updated or article.published), published)
     return Entry(
         id=entry_id(article.article_id),
         title=title,
-        link=article.link,
+        link=uri(article.link),
         summary=summary,
         html=html,
         author=xml_text(article.media).strip() or None,
         published=published,
         updated=updated,
-        categories=tuple((slug, xml_text(name)) for slug, name in sorted(article.categories.items())),
+        categories=tuple((slug, xml_text(name).strip() or slug) for slug, name in sorted(article.categories.items())),
     )
 
 
@@ -108,7 +121,11 @@ class FeedSpec:
 
     def url(self, fmt: str) -> str:
         """The absolute URL the `fmt` ("rss", "atom", "json") file is served at."""
-        return self.site.url(f"{self.slug}/{FILENAMES[fmt]}")
+        return uri(self.site.url(f"{self.slug}/{FILENAMES[fmt]}"))
+
+    @property
+    def home(self) -> str:
+        return uri(self.site.base_url)
 
     @cached_property
     def items(self) -> list[Entry]:
@@ -151,9 +168,10 @@ def _generator(spec: FeedSpec) -> FeedGenerator:
         fe.published(item.published)
         fe.pubDate(item.published)
         fe.updated(item.updated)
-        fe.description(item.summary, isSummary=True)
-        if item.html:
-            fe.content(item.html, type="html")
+        summary_html = escape(item.summary, quote=False)
+        fe.description(summary_html)
+        fe.summary(item.summary)
+        fe.content(item.html or summary_html, type="html")
         fe.author({"name": item.author} if item.author else site_author)
         if item.author:
             fe.dc.dc_creator(item.author)
@@ -164,7 +182,7 @@ def _generator(spec: FeedSpec) -> FeedGenerator:
 
 def _links(fg: FeedGenerator, spec: FeedSpec, fmt: str) -> FeedGenerator:
     fg.link(href=spec.url(fmt), rel="self", type=MEDIA_TYPES[fmt], replace=True)
-    fg.link(href=spec.site.base_url, rel="alternate", type="text/html")
+    fg.link(href=spec.home, rel="alternate", type="text/html")
     return fg
 
 
@@ -211,7 +229,7 @@ def build_json_feed(spec: FeedSpec) -> bytes:
     feed = {
         "version": JSON_FEED_VERSION,
         "title": spec.title,
-        "home_page_url": spec.site.base_url,
+        "home_page_url": spec.home,
         "feed_url": spec.url("json"),
         "description": spec.description,
         "language": spec.site.language,

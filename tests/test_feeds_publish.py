@@ -1,23 +1,32 @@
-"""Publishing a crawled sample site: valid, ordered, stable and atomic feeds."""
+"""Publishing from a real store: valid, ordered, stable and atomic feed files; only what changed is rewritten."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
-from crawler.config import load_config
+from crawler.config import Config, load_config, parse_config
 from crawler.samplesite import SampleSite
-from crawler.store import ALL, open_store
+from crawler.store import ALL, Article, open_store
 from crawler.store.sqlite import SQLiteStore
+from crawler.text.times import BEIJING
 from feeds.build import entry_id
-from feeds.publish import publish
+from feeds.publish import UnsafeSlugError, category_dir, publish, write_atomic
 
 from crawlkit import expected_articles, run_finews, write_config
 from feedcheck import check_atom, check_json_feed, check_rss
+
+FEED_FILES = ("rss.xml", "atom.xml", "feed.json")
+T0 = datetime(2022, 1, 7, 8, 14, 19, tzinfo=BEIJING)
+OLD_MTIME = 1_000_000_000
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +49,29 @@ def site_dir(crawled, tmp_path) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `folder` (temporary files included) → its bytes and mtime."""
     return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def age(folder: Path) -> None:
+    """Give every file an old mtime, so that a rewrite shows even within the clock's granularity."""
+    for path in folder.rglob("*"):
+        os.utime(path, (OLD_MTIME, OLD_MTIME))
+
+
+def make_config(folder: Path, **site: object) -> Config:
+    return parse_config({"site": {"output_dir": "public", "base_url": "https://finews.example.com/", **site},
+                         "store": {"url": "sqlite:///finews.db"}}, file="test.toml", base_dir=folder, environ={})
+
+
+def article(n: int, categories: dict[str, str], **fields: object) -> Article:
+    article_id = f"{202201070000000000 + n}"
+    values = dict(article_id=article_id, title=f"标题{n}", link=f"https://finance.eastmoney.com/a/{article_id}.html",
+                  published=T0 - timedelta(minutes=n), categories=categories, media="券商中国",
+                  html=f"<p>正文{n}</p>", summary=f"摘要{n}", content_hash=f"hash{n}")
+    values.update(fields)
+    return Article(**values)
 
 
 def test_every_article_is_in_all_and_in_each_of_its_categories_newest_first(site_dir):
@@ -53,18 +83,15 @@ def test_every_article_is_in_all_and_in_each_of_its_categories_newest_first(site
         for slug in want["categories"]:
             feeds.setdefault(slug, set()).add(article_id)
     for slug, ids in feeds.items():
+        order = [entry_id(i) for i in sorted(ids, key=lambda i: (expected[i]["time"], i), reverse=True)]
         atom = check_atom((public / slug / "atom.xml").read_bytes())
         rss = check_rss((public / slug / "rss.xml").read_bytes())
         feed = check_json_feed((public / slug / "feed.json").read_bytes())
-        for parsed_ids in ([e.id for e in atom.entries], [e.id for e in rss.entries], [i["id"] for i in feed["items"]]):
-            assert sorted(parsed_ids) == sorted(entry_id(i) for i in ids)
-        times = [e.published_parsed for e in atom.entries]
-        assert times == sorted(times, reverse=True)
-        published = [i["date_published"] for i in feed["items"]]
-        assert all(p.endswith("+08:00") for p in published)
-        for entry in rss.entries:
+        assert [e.id for e in atom.entries] == [e.id for e in rss.entries] == [i["id"] for i in feed["items"]] == order
+        for entry in atom.entries:
             want = expected[entry.id.rsplit("/", 1)[1]]
             assert entry.title == want["title"]
+            assert entry.published == want["time"].replace(" ", "T") + "+08:00"
     seed = check_atom((public / "shanghaizhengquanbao" / "atom.xml").read_bytes()).entries[0]
     assert seed.published == "2021-12-21T20:40:26+08:00"
     assert seed.tags[0].term == "shanghaizhengquanbao" and seed.tags[0].label == "上海证券报新闻"
@@ -78,6 +105,7 @@ def test_every_article_is_in_all_and_in_each_of_its_categories_newest_first(site
 def test_publishing_all_twice_leaves_every_file_identical_and_untouched(site_dir):
     config = str(site_dir / "finews.toml")
     run_finews("publish", "--all", "--config", config, check=True)
+    age(site_dir / "public")
     first = snapshot(site_dir / "public")
     run_finews("publish", "--all", "--config", config, check=True)
     assert snapshot(site_dir / "public") == first
@@ -85,29 +113,35 @@ def test_publishing_all_twice_leaves_every_file_identical_and_untouched(site_dir
     assert not [p for p in (site_dir / "public").rglob("*.tmp")]
 
 
-def test_an_incremental_publish_rewrites_only_the_changed_category(site_dir):
+def test_an_incremental_publish_rewrites_only_the_changed_category_all_and_the_index(site_dir):
     config = load_config(site_dir / "finews.toml")
     with open_store(config.store.url) as store:
         publish(config, store)
+        age(config.site.output_dir)
         before = snapshot(config.site.output_dir)
-        changed = store.get("202112212221504115")
-        store.upsert(replace(changed, title="改过的标题", content_hash="changed"), changed.first_seen)
+        original = store.get("202112212221504115")
+        store.upsert(replace(original, title="改过的标题", content_hash="changed"), T0)
         report = publish(config, store)
+        again = publish(config, store)
     after = snapshot(config.site.output_dir)
     rewritten = {name for name in after if after[name] != before.get(name)}
-    assert rewritten == {f"{slug}/{name}" for slug in ("shanghaizhengquanbao", "all")
-                         for name in ("rss.xml", "atom.xml", "feed.json")} | {"index.html"}
+    assert rewritten == {f"{slug}/{name}" for slug in ("shanghaizhengquanbao", "all") for name in FEED_FILES} | {
+        "index.html"}
     assert report.categories == ["all", "shanghaizhengquanbao"]
-    feed = check_atom((config.site.output_dir / "shanghaizhengquanbao" / "atom.xml").read_bytes())
-    assert feed.entries[0].title == "改过的标题"
-    assert feed.entries[0].id == entry_id("202112212221504115")
-    assert feed.entries[0].updated != feed.entries[0].published
+    assert sorted(report.written) == sorted(config.site.output_dir / name for name in rewritten)
+    assert again.categories == again.written == []
+    entry = check_atom((config.site.output_dir / "shanghaizhengquanbao" / "atom.xml").read_bytes()).entries[0]
+    assert entry.title == "改过的标题" and entry.id == entry_id("202112212221504115")
+    assert entry.published == "2021-12-21T20:40:26+08:00" and entry.updated == "2022-01-07T08:14:19+08:00"
 
 
 def test_a_publish_that_fails_midway_leaves_published_files_whole_and_retries_later(site_dir):
     config = load_config(site_dir / "finews.toml")
     with open_store(config.store.url) as store:
         publish(config, store, full=True)
+        original = store.get("202112212221504115")
+        store.upsert(replace(original, title="改过的标题", content_hash="changed"), T0)
+    age(config.site.output_dir)
     before = snapshot(config.site.output_dir)
 
     class FailingStore(SQLiteStore):
@@ -117,13 +151,18 @@ def test_a_publish_that_fails_midway_leaves_published_files_whole_and_retries_la
             return super().latest(category, limit, offset)
 
     store = FailingStore(config.store.url[len("sqlite:///"):])
-    store.mark_dirty(["emnews", "shanghaizhengquanbao"])
-    with pytest.raises(RuntimeError):
-        publish(config, store)
-    assert snapshot(config.site.output_dir) == before
-    assert set(store.dirty_categories()) >= {"emnews", "shanghaizhengquanbao"}
-    assert not [p for p in config.site.output_dir.rglob("*.tmp")]
-    store.close()
+    try:
+        with pytest.raises(RuntimeError, match="store went away"):
+            publish(config, store)
+        assert snapshot(config.site.output_dir) == before
+        assert set(store.dirty_categories()) == {"all", "shanghaizhengquanbao"}
+    finally:
+        store.close()
+    with open_store(config.store.url) as store:
+        report = publish(config, store)
+        assert report.categories == ["all", "shanghaizhengquanbao"] and store.dirty_categories() == {}
+    entry = check_atom((config.site.output_dir / "shanghaizhengquanbao" / "atom.xml").read_bytes()).entries[0]
+    assert entry.title == "改过的标题"
 
 
 def test_a_new_base_url_changes_self_links_but_never_entry_ids(site_dir):
@@ -139,16 +178,15 @@ def test_a_new_base_url_changes_self_links_but_never_entry_ids(site_dir):
     assert any(link.href == "https://news.example.org/feeds/all/atom.xml" for link in new.feed.links)
     feed = json.loads((config.site.output_dir / "all" / "feed.json").read_bytes())
     assert feed["feed_url"] == "https://news.example.org/feeds/all/feed.json"
+    rss = etree.fromstring((config.site.output_dir / "emnews" / "rss.xml").read_bytes())
+    assert rss.find("channel/{http://www.w3.org/2005/Atom}link").get("href") == "https://news.example.org/feeds/emnews/rss.xml"
 
 
 def test_index_and_opml_list_every_category_with_its_feeds(site_dir):
     run_finews("publish", "--config", str(site_dir / "finews.toml"), check=True)
     public = site_dir / "public"
     html = (public / "index.html").read_text(encoding="utf-8")
-    opml = (public / "opml.xml").read_bytes()
-    from lxml import etree
-
-    outlines = etree.fromstring(opml).findall(".//outline")
+    outlines = etree.fromstring((public / "opml.xml").read_bytes()).findall(".//outline")
     config = load_config(site_dir / "finews.toml")
     with open_store(config.store.url) as store:
         categories = store.categories()
@@ -169,3 +207,88 @@ def test_an_empty_store_publishes_the_index_and_opml_only(tmp_path):
                                           f'[site]\noutput_dir = "{tmp_path}/public"\n', encoding="utf-8")
     run_finews("publish", "--config", str(tmp_path / "finews.toml"), check=True)
     assert sorted(p.name for p in (tmp_path / "public").iterdir()) == ["index.html", "opml.xml"]
+
+
+def test_feeds_hold_the_feed_size_newest_entries_of_each_category(tmp_path):
+    config = make_config(tmp_path, feed_size=3)
+    with open_store(config.store.url) as store:
+        for n in range(10):
+            store.upsert(article(n, {"quanshangzhongguo": "券商中国新闻"} if n % 2 else {"emnews": "东财滚动新闻"}), T0)
+        report = publish(config, store)
+    public = config.site.output_dir
+    assert report.categories == ["all", "emnews", "quanshangzhongguo"]
+    ids = {slug: [e.id for e in check_atom((public / slug / "atom.xml").read_bytes()).entries]
+           for slug in report.categories}
+    assert ids == {"all": [entry_id(f"{202201070000000000 + n}") for n in (0, 1, 2)],
+                   "emnews": [entry_id(f"{202201070000000000 + n}") for n in (0, 2, 4)],
+                   "quanshangzhongguo": [entry_id(f"{202201070000000000 + n}") for n in (1, 3, 5)]}
+    for slug in report.categories:
+        check_rss((public / slug / "rss.xml").read_bytes())
+        assert len(check_json_feed((public / slug / "feed.json").read_bytes())["items"]) == 3
+
+
+def test_a_category_whose_items_were_all_pruned_keeps_its_files(tmp_path):
+    config = make_config(tmp_path)
+    with open_store(config.store.url) as store:
+        store.upsert(article(1, {"quanshangzhongguo": "券商中国新闻", "emnews": "东财滚动新闻"}), T0)
+        store.upsert(article(2, {"emnews": "东财滚动新闻"}), T0)
+        publish(config, store)
+        folder = config.site.output_dir / "quanshangzhongguo"
+        before = snapshot(folder)
+        assert store.prune("quanshangzhongguo", 0) == 1
+        report = publish(config, store)
+        assert store.dirty_categories() == {}
+    assert "quanshangzhongguo" not in report.categories and snapshot(folder) == before
+    assert [e.id for e in check_atom(before["atom.xml"][0]).entries] == [entry_id("202201070000000001")]
+
+
+def test_unsafe_category_slugs_are_refused_and_everything_else_is_published(tmp_path, caplog):
+    config = make_config(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (config.site.output_dir).mkdir()
+    (config.site.output_dir / "linked").symlink_to(outside, target_is_directory=True)
+    with open_store(config.store.url) as store:
+        store.upsert(article(1, {"../evil": "坏新闻", "good": "好新闻"}), T0)
+        store.upsert(article(2, {"linked": "链接新闻", "Upper": "大写新闻"}), T0)
+        with caplog.at_level(logging.ERROR, logger="feeds.publish"):
+            report = publish(config, store)
+        assert set(store.dirty_categories()) == {"../evil", "linked", "Upper"}
+    assert report.refused == ["../evil", "Upper", "linked"]
+    assert report.categories == ["all", "good"]
+    assert list(outside.iterdir()) == [] and not (tmp_path / "evil").exists()
+    assert sorted(p.name for p in config.site.output_dir.iterdir()) == ["all", "good", "index.html", "linked",
+                                                                        "opml.xml"]
+    assert "refusing to publish category '../evil'" in caplog.text and "outside" in caplog.text
+    index = (config.site.output_dir / "index.html").read_text(encoding="utf-8")
+    assert "good/rss.xml" in index and "evil" not in index and "linked/" not in index
+    with pytest.raises(UnsafeSlugError):
+        category_dir(config.site.output_dir, "..")
+
+
+def test_write_atomic_skips_identical_bytes_and_replaces_changed_ones_with_a_readable_file(tmp_path):
+    path = tmp_path / "feeds" / "all" / "rss.xml"
+    assert write_atomic(path, b"one") is True
+    os.utime(path, (OLD_MTIME, OLD_MTIME))
+    assert write_atomic(path, b"one") is False
+    assert path.stat().st_mtime == OLD_MTIME
+    inode = path.stat().st_ino
+    assert write_atomic(path, b"two") is True
+    assert path.read_bytes() == b"two" and path.stat().st_mtime != OLD_MTIME
+    assert path.stat().st_ino != inode
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in path.parent.iterdir()] == ["rss.xml"]
+
+
+def test_write_atomic_leaves_the_old_file_and_no_temporary_file_when_writing_fails(tmp_path):
+    path = tmp_path / "rss.xml"
+    write_atomic(path, b"old")
+    with pytest.raises(TypeError):
+        write_atomic(path, "not bytes")  # type: ignore[arg-type]
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["rss.xml"]
+    folder = tmp_path / "feed.json"
+    (folder / "occupied").mkdir(parents=True)
+    with pytest.raises(OSError):
+        write_atomic(folder, b"new")
+    assert [p.name for p in folder.iterdir()] == ["occupied"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feed.json", "rss.xml"]

@@ -160,12 +160,11 @@ class NewsSpider(scrapy.Spider):
     def handle_entry(self, source: SourceConfig, entry: Entry, known: dict[str, str],
                      epoch: int | None = None) -> Iterator[Any]:
         article_id = entry.article_id
-        stored_title = known.get(article_id)
         if article_id in self.pending:
-            self.deferred[article_id].append(self.membership(source, entry))
             self.tracker.count(source.name, "unchanged")
+            yield from self.defer(source, entry)
             return
-        if article_id in self.fetched or stored_title == entry.title:
+        if article_id in self.fetched or known.get(article_id) == entry.title:
             self.tracker.count(source.name, "unchanged")
             yield self.membership(source, entry)
             return
@@ -173,9 +172,9 @@ class NewsSpider(scrapy.Spider):
             self.fetched.add(article_id)
             yield self.article_item(source, entry, content=entry.content)
             return
-        if self.stored_elsewhere(source, entry):
+        if not self.claim(entry):
             self.tracker.count(source.name, "unchanged")
-            yield self.membership(source, entry)
+            yield from self.defer(source, entry)
             return
         self.pending.add(article_id)
         adapter = self.adapters[source.name]
@@ -187,9 +186,14 @@ class NewsSpider(scrapy.Spider):
             yield self.request(source, entry.fetch_url, self.parse_page, "article",
                                cb_kwargs={"entry": entry, "first": None, "rest": []}, meta=meta)
 
-    def stored_elsewhere(self, source: SourceConfig, entry: Entry) -> bool:
-        """True when another process has stored the article meanwhile (distributed mode only)."""
-        return False
+    def claim(self, entry: Entry) -> bool:
+        """Whether this crawl fetches the article (always, in one process)."""
+        return True
+
+    def defer(self, source: SourceConfig, entry: Entry) -> Iterator[Any]:
+        """The article is being fetched: its item will carry this entry's membership too."""
+        self.deferred[entry.article_id].append(self.membership(source, entry))
+        return iter(())
 
     def membership(self, source: SourceConfig, entry: Entry) -> MembershipItem:
         return MembershipItem(source=source.name, article_id=entry.article_id, crawled_at=self.crawled_at,

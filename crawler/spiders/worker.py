@@ -13,7 +13,8 @@ from scrapy.crawler import Crawler
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task
 
-from ..distributed import (START_KEY, PendingMemberships, SharedCounters, connect, heartbeat, worker_name)
+from ..distributed import (START_KEY, FetchClaims, PendingMemberships, SharedCounters, connect, heartbeat,
+                           worker_name)
 from ..sources.base import Entry
 from ..config import SourceConfig
 from ..status import RunTracker
@@ -81,6 +82,8 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
         counters = SharedCounters(client)
         spider.client = client
         spider.pending_notes = PendingMemberships(client)
+        crawl = spider.config.crawl
+        spider.claims = FetchClaims(client, lease=crawl.download_timeout * (crawl.retry_times + 2))
         spider.blocked = SharedBlocks(counters)
         spider.tracker = SharedRunTracker(crawler, counters, store=spider.store,
                                           sources=[s.name for s in spider.sources], started=spider.crawled_at)
@@ -110,11 +113,17 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
         request.meta["epoch"] = meta.get("epoch")
         return request
 
-    def stored_elsewhere(self, source: SourceConfig, entry: Entry) -> bool:
-        """Note this entry's membership, then look once more: did another worker store it meanwhile?"""
-        self.pending_notes.note(entry.article_id, asdict(self.membership(source, entry),
-                                                         dict_factory=_json_safe))
-        return self.store.known_titles([entry.article_id]).get(entry.article_id) == entry.title
+    def claim(self, entry: Entry) -> bool:
+        """Take the article's fetch for this worker; a claim lapses so a dead worker's is retried."""
+        return self.claims.take(entry.article_id, entry.title, self.name_in_frontier)
+
+    def defer(self, source: SourceConfig, entry: Entry) -> Iterator[Any]:
+        """Another fetch is under way, maybe on another worker: note this membership for whoever
+        stores the article, then look once more, in case it was stored meanwhile."""
+        membership = self.membership(source, entry)
+        self.pending_notes.note(entry.article_id, asdict(membership, dict_factory=_json_safe))
+        if self.store.known_titles([entry.article_id]).get(entry.article_id) == entry.title:
+            yield membership
 
     def closed(self, reason: str) -> None:
         if self.beat is not None and self.beat.running:

@@ -1,0 +1,301 @@
+"""The benchmark scenarios: each returns rows of (scenario, figure, value, target, ratio)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENCY_MS = 50
+
+
+@dataclass
+class Row:
+    scenario: str
+    figure: str
+    value: float
+    unit: str
+    target: str = ""
+    ratio: float | None = None
+
+    def as_dict(self) -> dict:
+        return {"scenario": self.scenario, "figure": self.figure, "value": round(self.value, 4),
+                "unit": self.unit, "target": self.target,
+                "ratio": None if self.ratio is None else round(self.ratio, 3)}
+
+
+def env() -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FINEWS_")}
+    clean["PYTHONPATH"] = str(ROOT) + os.pathsep + clean.get("PYTHONPATH", "")
+    return clean
+
+
+@contextmanager
+def sample_site(articles: int, categories: int, latency_ms: float) -> Iterator[str]:
+    """`python -m crawler.samplesite` in its own process (so it does not share our GIL)."""
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.samplesite", "--articles", str(articles),
+                             "--categories", str(categories), "--latency-ms", str(latency_ms)],
+                            cwd=ROOT, env=env(), stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        yield line.split("sample site: ")[1].strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def site_counts(base: str) -> dict[str, int]:
+    with urllib.request.urlopen(base + "/_control/counts", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def reset_counts(base: str) -> None:
+    request = urllib.request.Request(base + "/_control", data=json.dumps({"action": "reset_counts"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def write_config(folder: Path, base: str, store_url: str, *, concurrency: int, polite: bool = False) -> Path:
+    crawl = ("concurrency_per_domain = 2\ndownload_delay = 0.5\nautothrottle = true\nrobotstxt_obey = true\n"
+             if polite else f"concurrency_per_domain = {concurrency}\ndownload_delay = 0\nautothrottle = false\n"
+                            "robotstxt_obey = false\n")
+    path = folder / "finews.toml"
+    path.write_text(f"""[site]
+output_dir = "public"
+base_url = "http://127.0.0.1:8080/"
+
+[store]
+url = "{store_url}"
+
+[crawl]
+{crawl}download_timeout = "30s"
+
+[[sources]]
+name = "bench-media"
+kind = "choice"
+list_url = "{base}/web/webapi?type=45"
+text_url = "{base}/NewsData/GetNewsText.do?id={{info_code}}"
+share_url = "{base}/html_News/NewsShare.html?infoCode={{info_code}}"
+""", encoding="utf-8")
+    return path
+
+
+@dataclass
+class CrawlRun:
+    wall: float
+    crawl_phase: float
+    peak_rss_mb: float
+    requests: dict[str, int]
+
+
+def run_crawl(config: Path, base: str) -> CrawlRun:
+    """`finews crawl` in a child process: wall time, Scrapy's own elapsed time, the child's peak RSS."""
+    reset_counts(base)
+    script = ("import resource, subprocess, sys; "
+              "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+              "sys.stderr.write(r.stderr); "
+              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script, sys.executable, "-m", "scheduler", "crawl",
+                             "--config", str(config)], cwd=ROOT, env=env(), capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"finews crawl failed:\n{result.stderr[-3000:]}")
+    elapsed = float(re.search(r"'elapsed_time_seconds': ([0-9.]+)", result.stderr)[1])
+    return CrawlRun(wall, elapsed, int(result.stdout.strip().splitlines()[-1]) / 1024, site_counts(base))
+
+
+def one_at_a_time(base: str, n: int) -> float:
+    """The original cron script's way: the list, then each text, one request after another."""
+    started = time.perf_counter()
+    with urllib.request.urlopen(base + "/web/webapi?type=45", timeout=30) as response:
+        entries = json.loads(response.read())["nodeList"][:n]
+    for entry in entries:
+        with urllib.request.urlopen(f"{base}/NewsData/GetNewsText.do?id={entry['infocode']}", timeout=30) as r:
+            r.read()
+    return time.perf_counter() - started
+
+
+def files_state(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def crawl_scenarios(n: int, k: int, runs: int, polite_n: int) -> list[Row]:
+    rows: list[Row] = []
+    with sample_site(n, k, LATENCY_MS) as base:
+        requests = n + 1
+        for concurrency in (8, 16):
+            walls, phases = [], []
+            for _ in range(runs):
+                with tempfile.TemporaryDirectory() as tmp:
+                    folder = Path(tmp)
+                    config = write_config(folder, base, f"sqlite:///{folder / 'f.db'}", concurrency=concurrency)
+                    run = run_crawl(config, base)
+                    walls.append(run.wall)
+                    phases.append(run.crawl_phase)
+                    if concurrency == 8 and len(walls) == 1:
+                        no_change = [run_crawl(config, base) for _ in range(runs)]
+                        before = files_state(folder / "public")
+                        again = run_crawl(config, base)
+                        written = sum(1 for p, m in files_state(folder / "public").items() if before.get(p) != m)
+            bound = requests * LATENCY_MS / 1000 / concurrency
+            phase = statistics.median(phases)
+            rows += [
+                Row("crawl", f"c={concurrency}: finews crawl wall time (N={n})", statistics.median(walls), "s"),
+                Row("crawl", f"c={concurrency}: crawl phase", phase, "s", "≤ 1.25 × bound", phase / (1.25 * bound)),
+                Row("crawl", f"c={concurrency}: latency bound ({requests} req × {LATENCY_MS} ms / {concurrency})",
+                    bound, "s"),
+            ]
+            if concurrency == 8:
+                eight = phase
+        sequential = one_at_a_time(base, n)
+        rows.append(Row("crawl", "one request at a time (the original way)", sequential, "s"))
+        rows.append(Row("crawl", "speed-up over one at a time at c=8", sequential / eight, "×", "≥ 6×",
+                        6 / (sequential / eight)))
+        wall = statistics.median(r.wall for r in no_change)
+        rows += [
+            Row("no-change", "wall time of the same crawl again", wall, "s", "≤ 2 s", wall / 2),
+            Row("no-change", "list requests", no_change[0].requests.get("nodeList", 0), "req"),
+            Row("no-change", "text requests", again.requests.get("text", 0), "req", "0",
+                1.0 if again.requests.get("text", 0) == 0 else float("inf")),
+            Row("no-change", "files written", written, "files", "0", 1.0 if written == 0 else float("inf")),
+        ]
+    with sample_site(polite_n, min(k, polite_n), LATENCY_MS) as base, tempfile.TemporaryDirectory() as tmp:
+        config = write_config(Path(tmp), base, f"sqlite:///{Path(tmp) / 'f.db'}", concurrency=2, polite=True)
+        run = run_crawl(config, base)
+        rows.append(Row("crawl", f"default polite settings, N={polite_n} (for information)", run.crawl_phase, "s"))
+    return rows
+
+
+def memory_scenario(n: int, k: int) -> list[Row]:
+    with sample_site(n, k, 5) as base, tempfile.TemporaryDirectory() as tmp:
+        config = write_config(Path(tmp), base, f"sqlite:///{Path(tmp) / 'f.db'}", concurrency=16)
+        run = run_crawl(config, base)
+    return [Row("memory", f"peak RSS of finews crawl, N={n}", run.peak_rss_mb, "MB", "≤ 200 MB",
+                run.peak_rss_mb / 200)]
+
+
+def synthetic_items(n: int, k: int):
+    from crawler.items import ArticleItem
+    from crawler.samplesite import synthetic
+    from crawler.text.times import BEIJING
+
+    crawled = datetime.now(BEIJING)
+    return [ArticleItem(source="bench", source_kind="choice", article_id=a.article_id, title=a.title,
+                        time_text=a.time, link=f"http://127.0.0.1/s?infoCode={a.info_code}", crawled_at=crawled,
+                        media=a.media, info_code=a.info_code, content=a.html, text=a.html)
+            for a in synthetic(n, k)]
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    import socket
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+        import redis
+
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def store_scenario(n: int) -> list[Row]:
+    from crawler.config import parse_config
+    from crawler.pipelines import normalize
+    from crawler.store import open_store
+
+    config = parse_config({}, file="bench", base_dir=ROOT, environ={})
+    items = synthetic_items(n, 20)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url:
+        for name, url in (("SQLite", f"sqlite:///{Path(tmp) / 'store.db'}"), ("Redis", redis_url)):
+            with open_store(url) as store:
+                for label, target in (("new", 3000), ("unchanged", 10000)):
+                    started = time.perf_counter()
+                    for item in items:
+                        store.upsert(normalize(item, config), item.crawled_at)
+                    rate = n / (time.perf_counter() - started)
+                    rows.append(Row("store", f"{name}: normalize + dedupe + store, {label}", rate, "items/s",
+                                    f"≥ {target:,}", target / rate))
+    return rows
+
+
+def publish_scenario(categories: int = 50, per_category: int = 50, runs: int = 5) -> list[Row]:
+    from crawler.config import parse_config
+    from crawler.store import Article, open_store
+    from crawler.text.times import BEIJING
+    from feeds.publish import publish
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        config = parse_config({"site": {"output_dir": str(Path(tmp) / "public")}}, file="bench",
+                              base_dir=Path(tmp), environ={})
+        base_time = datetime(2026, 8, 1, 9, 0, tzinfo=BEIJING)
+        body = (ROOT / "tests" / "data" / "posts" / "2022-01-07-NW202201072239307540.md").read_text("utf-8")
+        html = body.split("---\n", 2)[2].split("\n\n<http")[0]
+        with open_store(f"sqlite:///{Path(tmp) / 'store.db'}") as store:
+            for c in range(categories):
+                for i in range(per_category):
+                    article_id = f"20260801{c:04d}{i:06d}"
+                    store.upsert(Article(article_id=article_id, title=f"第{c}类第{i}条新闻标题",
+                                         link=f"https://finance.eastmoney.com/a/{article_id}.html",
+                                         published=base_time + timedelta(minutes=c * per_category + i),
+                                         categories={f"media{c:02d}": f"媒体{c}新闻"}, media=f"媒体{c}",
+                                         html=html, summary="摘要" * 40, content_hash=article_id),
+                                 base_time)
+            fulls = []
+            for _ in range(runs):
+                shutil.rmtree(config.site.output_dir, ignore_errors=True)
+                started = time.perf_counter()
+                publish(config, store, full=True)
+                fulls.append(time.perf_counter() - started)
+            incrementals, written = [], []
+            for i in range(runs):
+                changed = store.get(f"20260801{7:04d}{i:06d}")
+                store.upsert(replace(changed, title=changed.title + "（更新）", content_hash=f"v{i}"), base_time)
+                started = time.perf_counter()
+                report = publish(config, store)
+                incrementals.append(time.perf_counter() - started)
+                written = sorted(str(p.relative_to(config.site.output_dir)) for p in report.written)
+    full, incremental = statistics.median(fulls), statistics.median(incrementals)
+    rows += [
+        Row("publish", f"full rebuild --all ({categories}×{per_category} + all/)", full, "s", "≤ 0.5 s", full / 0.5),
+        Row("publish", "incremental, one category changed", incremental * 1000, "ms", "≤ 50 ms",
+            incremental * 1000 / 50),
+        Row("publish", "files written by the incremental publish: " + ", ".join(written), len(written), "files"),
+    ]
+    return rows
