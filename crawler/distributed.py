@@ -79,10 +79,6 @@ class VersionedDupeFilter(RFPDupeFilter):
         return hashlib.sha1(f"{base}|{version}".encode("utf-8")).hexdigest()
 
 
-def article_version(title: str, epoch: int) -> str:
-    return f"{epoch}:{hashlib.sha1(title.encode('utf-8')).hexdigest()[:16]}"
-
-
 def enqueue_source(client: redis.Redis, source: SourceConfig, start_urls: list[str]) -> int:
     """Close the source's previous cycle into a run status, then push its list requests."""
     epoch = int(client.incr(EPOCH_KEY))

@@ -15,20 +15,10 @@ from .spiders.news import config_from_settings
 from .store import Article, Outcome, Store
 from .text.clean import clean_html, make_summary, strip_control_chars
 from .text.ids import article_id_from
-from .text.slugs import category_display_name, category_slug
+from .text.slugs import categories_for
 from .text.times import parse_time
 
 logger = logging.getLogger(__name__)
-
-
-def categories_for(config: Config, category: str | None, category_name: str | None,
-                   media: str | None) -> dict[str, str]:
-    """The fixed category of the source, else the media's category; {} when neither is known."""
-    if category:
-        return {category: category_name or category}
-    if media:
-        return {category_slug(media, config.category_slugs): category_display_name(media)}
-    return {}
 
 
 def clean_media(media: str | None) -> str | None:
@@ -81,14 +71,14 @@ def normalize(item: ArticleItem, config: Config) -> Article:
         raise NotUsable("bad_time", str(exc)) from None
     media = clean_media(item.media)
     try:
-        categories = categories_for(config, item.category, item.category_name, media)
+        categories = categories_for(config.category_slugs, item.category, item.category_name, media)
     except ValueError as exc:
         raise NotUsable("bad_media", str(exc)) from None
     digest, url_w = strip_control_chars(item.digest).strip(), item.url_w
     for other in item.also_listed:
         other_media = clean_media(other.media)
         try:
-            categories.update(categories_for(config, other.category, other.category_name, other_media))
+            categories.update(categories_for(config.category_slugs, other.category, other.category_name, other_media))
         except ValueError:
             pass
         media = media or other_media
@@ -165,7 +155,7 @@ class StorePipeline(_SpiderPipeline):
         config: Config = self.spider.config
         media = clean_media(item.media)
         try:
-            categories = categories_for(config, item.category, item.category_name, media)
+            categories = categories_for(config.category_slugs, item.category, item.category_name, media)
         except ValueError:
             categories = {}
         return self.store.add_membership(item.article_id, categories, media=media,

@@ -9,7 +9,6 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from .config import Config
-from .distributed import worker_settings
 from .spiders.news import NewsSpider
 from .store import RunStatus
 
@@ -39,6 +38,7 @@ def run_crawl(config: Config, sources: list[str] | None = None,
 
 def run_worker(config: Config, overrides: Mapping[str, Any] | None = None) -> None:
     """Consume the shared crawl frontier until SIGTERM/SIGINT (distributed mode)."""
+    from .distributed import worker_settings
     from .spiders.worker import NewsWorkerSpider
 
     settings = crawl_settings_for(config, {**worker_settings(config), **(overrides or {})})

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import re
-from html import escape
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from html import escape
 
 from feedgen.feed import FeedGenerator
 from w3lib.url import safe_url_string
@@ -125,6 +125,7 @@ class FeedSpec:
 
     @property
     def home(self) -> str:
+        """The site's home page (where the index is served)."""
         return uri(self.site.base_url)
 
     @cached_property
@@ -147,18 +148,18 @@ def spec_for(site: SiteConfig, slug: str, name: str | None, entries: list[Articl
 
 def _generator(spec: FeedSpec) -> FeedGenerator:
     """One feedgen generator holding every field of both XML formats (the self link is set per format)."""
+    site_author = {"name": xml_text(spec.site.title)}
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.id(feed_id(spec.slug))
     fg.title(spec.title)
     fg.subtitle(spec.description)
     fg.language(spec.site.language)
-    fg.author({"name": xml_text(spec.site.title)})
+    fg.author(site_author)
     fg.generator(GENERATOR)
     fg.ttl(spec.site.ttl)
     fg.lastBuildDate(spec.updated)
     fg.updated(spec.updated)
-    site_author = {"name": xml_text(spec.site.title)}
     for item in spec.items:
         fe = fg.add_entry(order="append")
         fe.id(item.id)
@@ -181,6 +182,7 @@ def _generator(spec: FeedSpec) -> FeedGenerator:
 
 
 def _links(fg: FeedGenerator, spec: FeedSpec, fmt: str) -> FeedGenerator:
+    """Point the generator's self link at the `fmt` file (replacing the other format's)."""
     fg.link(href=spec.url(fmt), rel="self", type=MEDIA_TYPES[fmt], replace=True)
     fg.link(href=spec.home, rel="alternate", type="text/html")
     return fg

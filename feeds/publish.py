@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-from crawler.config import Config
+from crawler.config import SLUG_RE, Config
 from crawler.store import ALL, Article, Store
 
 from .build import build_all, spec_for
 from .pages import render_index, render_opml
 
 logger = logging.getLogger(__name__)
-
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 class UnsafeSlugError(ValueError):
@@ -26,12 +24,19 @@ class UnsafeSlugError(ValueError):
 
 @dataclass
 class PublishReport:
+    """What one publish did: the feeds rebuilt, the files written or left alone, the slugs refused."""
+
     categories: list[str] = field(default_factory=list)
     """The categories whose feeds were rebuilt (`all` included), by slug."""
     written: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     """Categories left unpublished because their slug is unsafe (they stay marked dirty)."""
+
+
+def _temporary(path: Path) -> IO[bytes]:
+    """A new temporary file beside `path` (same folder, so the rename is atomic), kept on close."""
+    return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
 
 
 def write_atomic(path: Path, data: bytes) -> bool:
@@ -45,19 +50,17 @@ def write_atomic(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                     delete=False) as out:
-        tmp = Path(out.name)
-        try:
+    try:
+        out = _temporary(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = _temporary(path)
+    tmp = Path(out.name)
+    try:
+        with out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        except BaseException:
-            out.close()
-            tmp.unlink(missing_ok=True)
-            raise
-    try:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -75,6 +78,15 @@ def category_dir(output: Path, slug: str) -> Path:
     if resolved.parent != root:
         raise UnsafeSlugError(f"refusing to publish category {slug!r}: {resolved} is outside {root}")
     return output / slug
+
+
+def is_safe(output: Path, slug: str) -> bool:
+    """Whether `category_dir` accepts the slug (the index and OPML list only such categories)."""
+    try:
+        category_dir(output, slug)
+    except UnsafeSlugError:
+        return False
+    return True
 
 
 def publish(config: Config, store: Store, *, full: bool = False) -> PublishReport:
@@ -114,7 +126,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     index = output / "index.html"
     if report.categories or full or not index.exists():
         safe = [summary for summary in summaries if summary.slug not in report.refused
-                and SLUG_RE.match(summary.slug)]
+                and is_safe(output, summary.slug)]
         if newest is None:
             latest = store.latest(ALL, 1)
             newest = latest[0] if latest else None

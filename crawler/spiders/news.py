@@ -16,7 +16,6 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from ..config import Config, SourceConfig, load_config
-from ..distributed import article_version
 from ..items import ArticleItem, MembershipItem
 from ..sources import adapter_for
 from ..sources.base import BlockedError, EmptyResponseError, Entry, SourceAdapter, SourceError, is_block_page
@@ -24,6 +23,8 @@ from ..sources.choice import ChoiceAdapter
 from ..sources.eastmoney import ArticlePage, EastmoneyAdapter
 from ..status import RunTracker
 from ..store import RunStatus, Store, open_store
+from ..text.ids import article_version
+from ..text.slugs import categories_for
 from ..text.times import BEIJING
 
 logger = logging.getLogger(__name__)
@@ -150,15 +151,16 @@ class NewsSpider(scrapy.Spider):
         self.tracker.count(source.name, "listed", len(page.entries) + len(page.bad))
         for bad in page.bad:
             self.tracker.dropped(source.name, bad.reason, response.url, bad.detail)
-        known = self.store.known_titles([entry.article_id for entry in page.entries])
+        ids = [entry.article_id for entry in page.entries]
+        known, filed = self.store.known_titles(ids), self.store.known_categories(ids)
         for entry in page.entries:
-            yield from self.handle_entry(source, entry, known, response.meta.get("epoch"))
+            yield from self.handle_entry(source, entry, known, response.meta.get("epoch"), filed)
         next_url = adapter.next_list_url(page, response.url, response.meta["template"], response.meta["page"])
         if next_url:
             yield self.list_request(source, next_url, response.meta["template"], response.meta["page"] + 1)
 
     def handle_entry(self, source: SourceConfig, entry: Entry, known: dict[str, str],
-                     epoch: int | None = None) -> Iterator[Any]:
+                     epoch: int | None = None, filed: dict[str, frozenset[str]] | None = None) -> Iterator[Any]:
         article_id = entry.article_id
         if article_id in self.pending:
             self.tracker.count(source.name, "unchanged")
@@ -166,7 +168,8 @@ class NewsSpider(scrapy.Spider):
             return
         if article_id in self.fetched or known.get(article_id) == entry.title:
             self.tracker.count(source.name, "unchanged")
-            yield self.membership(source, entry)
+            if article_id in self.fetched or not self.filed_under(source, entry, (filed or {}).get(article_id)):
+                yield self.membership(source, entry)
             return
         if entry.complete:
             self.fetched.add(article_id)
@@ -185,6 +188,16 @@ class NewsSpider(scrapy.Spider):
         else:
             yield self.request(source, entry.fetch_url, self.parse_page, "article",
                                cb_kwargs={"entry": entry, "first": None, "rest": []}, meta=meta)
+
+    def filed_under(self, source: SourceConfig, entry: Entry, categories: frozenset[str] | None) -> bool:
+        """Whether the stored article is already in the category this entry would file it under."""
+        if not categories:
+            return False
+        try:
+            wanted = categories_for(self.config.category_slugs, source.category, source.category_name, entry.media)
+        except ValueError:
+            return True
+        return set(wanted) <= categories
 
     def claim(self, entry: Entry) -> bool:
         """Whether this crawl fetches the article (always, in one process)."""

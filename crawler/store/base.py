@@ -107,6 +107,10 @@ class Store(ABC):
         """The stored title of each of these ids that is stored (pruned ids included)."""
 
     @abstractmethod
+    def known_categories(self, article_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The category slugs of each of these ids that is stored (one round trip for a batch)."""
+
+    @abstractmethod
     def get(self, article_id: str) -> Article | None: ...
 
     @abstractmethod

@@ -80,6 +80,7 @@ class RedisStore(Store):
         score = article.published.timestamp()
         pipe.set(self.key("article", article.article_id), article_to_json(article))
         pipe.hset(self.key("titles"), article.article_id, article.title)
+        pipe.hset(self.key("slugs"), article.article_id, ",".join(sorted(article.categories)))
         pipe.zadd(self.key("all"), {article.article_id: score})
         for slug in categories:
             pipe.zadd(self.key("cat", slug), {article.article_id: score})
@@ -142,6 +143,14 @@ class RedisStore(Store):
             return {}
         titles = self.redis.hmget(self.key("titles"), ids)
         return {article_id: title for article_id, title in zip(ids, titles) if title is not None}
+
+    def known_categories(self, article_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        ids = list(dict.fromkeys(article_ids))
+        if not ids:
+            return {}
+        slugs = self.redis.hmget(self.key("slugs"), ids)
+        return {article_id: frozenset(filter(None, value.split(","))) for article_id, value in zip(ids, slugs)
+                if value is not None}
 
     def get(self, article_id: str) -> Article | None:
         raw = self.redis.get(self.key("article", article_id))
@@ -214,6 +223,7 @@ class RedisStore(Store):
                 for slug in drop:
                     pipe.zrem(self.key("cat", slug), article_id)
                 stored.categories = {s: n for s, n in stored.categories.items() if s not in drop}
+                pipe.hset(self.key("slugs"), article_id, ",".join(sorted(stored.categories)))
                 if stored.categories:
                     pipe.set(self.key("article", article_id), article_to_json(stored))
                 else:

@@ -139,6 +139,17 @@ class SQLiteStore(Store):
             found.update(self.db.execute(f"SELECT article_id, title FROM known WHERE article_id IN ({marks})", chunk))
         return found
 
+    def known_categories(self, article_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        ids = list(dict.fromkeys(article_ids))
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for article_id, slug in self.db.execute(
+                    f"SELECT article_id, category FROM memberships WHERE article_id IN ({marks})", chunk):
+                found.setdefault(article_id, set()).add(slug)
+        return {article_id: frozenset(slugs) for article_id, slugs in found.items()}
+
     def get(self, article_id: str) -> Article | None:
         return self._load(article_id)
 

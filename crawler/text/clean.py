@@ -80,11 +80,10 @@ def _remove_indentation(root: lxml_html.HtmlElement) -> None:
     for element in root.iter():
         if isinstance(element.tag, str):
             if element.text:
-                element.text = element.text.replace("\u3000\u3000", "")
-                if element.tag == "p":
-                    element.text = INDENT_RE.sub("", element.text)
+                text = strip_control_chars(element.text).replace("\u3000\u3000", "")
+                element.text = INDENT_RE.sub("", text) if element.tag == "p" else text
             if element.tail:
-                element.tail = element.tail.replace("\u3000\u3000", "")
+                element.tail = strip_control_chars(element.tail).replace("\u3000\u3000", "")
 
 
 def clean_html(html: str, base_url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 ID_RE = re.compile(r"^\d{18}$")
@@ -36,3 +37,8 @@ def article_id_from(value: str) -> str:
 
 def info_code_for(article_id: str) -> str:
     return f"NW{article_id}"
+
+
+def article_version(title: str, epoch: int) -> str:
+    """An article's version within a crawl cycle: the cycle's epoch and a digest of the title."""
+    return f"{epoch}:{hashlib.sha1(title.encode('utf-8')).hexdigest()[:16]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Mapping
 
 from pypinyin import Style, lazy_pinyin
@@ -15,12 +16,28 @@ def category_slug(media: str, overrides: Mapping[str, str] | None = None) -> str
     name = media.strip()
     if overrides and name in overrides:
         return overrides[name]
+    return _pinyin_slug(name)
+
+
+@lru_cache(maxsize=4096)
+def _pinyin_slug(name: str) -> str:
+    """The slug of a media name (outlets repeat, so the pinyin is computed once per name)."""
     syllables = lazy_pinyin(name, style=Style.NORMAL, errors="default", v_to_u=False)
     slug = NOT_SLUG_RE.sub("", "".join(syllables).lower()).strip("-")
     if not slug:
-        raise ValueError(f"media name {media!r} gives no usable category slug")
+        raise ValueError(f"media name {name!r} gives no usable category slug")
     return slug
 
 
 def category_display_name(media: str) -> str:
     return f"{media.strip()}新闻"
+
+
+def categories_for(overrides: Mapping[str, str], category: str | None, category_name: str | None,
+                   media: str | None) -> dict[str, str]:
+    """The fixed category of a source, else the media's category; {} when neither is known."""
+    if category:
+        return {category: category_name or category}
+    if media:
+        return {category_slug(media, overrides): category_display_name(media)}
+    return {}
