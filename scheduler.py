@@ -318,15 +318,20 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
     setup_logging()
     server = make_server(config.site.output_dir, args.host, args.port)
-    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
     print(f"serving {config.site.output_dir} at {server_url(server)} (Ctrl-C to stop)", flush=True)
+    serve_until_stopped(server)
+    return 0
+
+
+def serve_until_stopped(server: Any) -> None:
+    """Serve until SIGTERM or Ctrl-C, then close the socket."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
-    return 0
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
@@ -391,13 +396,7 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
         server.server_close()
         return 0
     print(f"serving {output} at {base_url} — Ctrl-C to stop", flush=True)
-    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_stopped(server)
     print("demo stopped")
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .store.base import Article, Outcome
+
 
 @dataclass
 class ArticleItem:
@@ -48,9 +50,7 @@ class StoredItem:
     """What the store pipeline hands on: the article as stored, and what the store decided."""
 
     source: str
-    article: "Article"
-    outcome: "Outcome"
+    article: Article
+    outcome: Outcome
     added_categories: tuple[str, ...] = ()
 
-
-from .store.base import Article, Outcome  # noqa: E402  (the store module imports nothing from here)

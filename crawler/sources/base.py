@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import SourceConfig
+from ..text.ids import NotNewsError
 
 JSONP_RE = re.compile(r"^[\w$.]+\s*\((?P<body>.*)\)\s*;?\s*$", re.DOTALL)
 BLOCK_MARKERS = ("403 Forbidden", "openresty", "访问被拒绝", "Access Denied", "请求过于频繁")
@@ -135,3 +136,16 @@ class SourceAdapter:
     def next_list_url(self, page: ListPage, url: str, template: str, page_no: int) -> str | None:
         """The next list page to request after `page` (page number `page_no` of `template`)."""
         return None
+
+    @staticmethod
+    def collect(rows: list[Any], make_entry: Callable[[Any], Entry]) -> ListPage:
+        """The entries of a list; a row that cannot be read is kept as a BadEntry with its reason."""
+        page = ListPage()
+        for row in rows:
+            try:
+                page.entries.append(make_entry(row))
+            except NotNewsError as exc:
+                page.bad.append(BadEntry("not_news", str(exc)))
+            except (SourceError, ValueError) as exc:
+                page.bad.append(BadEntry(getattr(exc, "reason", "bad_entry"), str(exc)))
+        return page

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..text.ids import NotNewsError, article_id_from, info_code_for
-from .base import (BadEntry, Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick,
-                   strip_bracket_title, text_of)
+from ..text.ids import article_id_from, info_code_for
+from .base import (Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, strip_bracket_title,
+                   text_of)
 
 LIST_SHAPES = ("records", "nodeList", "record")
 
@@ -34,15 +34,7 @@ class ChoiceAdapter(SourceAdapter):
         rows = data[shape] or []
         if not isinstance(rows, list):
             raise SourceError("bad_shape", f"{shape} is a {type(rows).__name__}, not a list")
-        page = ListPage()
-        for row in rows:
-            try:
-                page.entries.append(self._entry(shape, row))
-            except NotNewsError as exc:
-                page.bad.append(BadEntry("not_news", str(exc)))
-            except (SourceError, ValueError) as exc:
-                page.bad.append(BadEntry(getattr(exc, "reason", "bad_entry"), str(exc)))
-        return page
+        return self.collect(rows, lambda row: self._entry(shape, row))
 
     def _entry(self, shape: str, row: Any) -> Entry:
         if not isinstance(row, dict):

@@ -8,8 +8,8 @@ from urllib.parse import urljoin
 
 from parsel import Selector
 
-from ..text.ids import NotNewsError, article_id_from
-from .base import BadEntry, Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, text_of
+from ..text.ids import article_id_from
+from .base import Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, text_of
 
 TITLE_SUFFIX_RE = re.compile(r"\s*[_|-]\s*东方财富网.*$")
 MEDIA_PREFIX_RE = re.compile(r"^\s*(来源|文章来源)\s*[:：]\s*")
@@ -53,16 +53,7 @@ class EastmoneyAdapter(SourceAdapter):
             return ListPage()
         if not isinstance(payload, dict):
             raise SourceError("bad_shape", f"data is a {type(payload).__name__}, not an object")
-        rows = payload.get("list") or []
-        page = ListPage()
-        for row in rows:
-            try:
-                page.entries.append(self._entry(row, url))
-            except NotNewsError as exc:
-                page.bad.append(BadEntry("not_news", str(exc)))
-            except (SourceError, ValueError) as exc:
-                page.bad.append(BadEntry(getattr(exc, "reason", "bad_entry"), str(exc)))
-        return page
+        return self.collect(payload.get("list") or [], lambda row: self._entry(row, url))
 
     def _entry(self, row: object, list_url: str) -> Entry:
         if not isinstance(row, dict):

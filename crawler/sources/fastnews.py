@@ -7,9 +7,9 @@ import time
 
 from w3lib.url import add_or_replace_parameters
 
-from ..text.ids import NotNewsError, article_id_from
-from .base import (BadEntry, Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick,
-                   strip_bracket_title, text_of)
+from ..text.ids import article_id_from
+from .base import (Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, strip_bracket_title,
+                   text_of)
 
 ARTICLE_URL = "https://finance.eastmoney.com/a/{article_id}.html"
 
@@ -34,14 +34,7 @@ class FastNewsAdapter(SourceAdapter):
             return ListPage()
         if not isinstance(payload, dict):
             raise SourceError("bad_shape", f"data is a {type(payload).__name__}, not an object")
-        page = ListPage()
-        for row in payload.get("fastNewsList") or []:
-            try:
-                page.entries.append(self._entry(row))
-            except NotNewsError as exc:
-                page.bad.append(BadEntry("not_news", str(exc)))
-            except (SourceError, ValueError) as exc:
-                page.bad.append(BadEntry(getattr(exc, "reason", "bad_entry"), str(exc)))
+        page = self.collect(payload.get("fastNewsList") or [], self._entry)
         sort_end = text_of(payload.get("sortEnd"))
         if sort_end and page.entries:
             page.cursor = sort_end
