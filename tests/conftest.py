@@ -9,8 +9,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import os
+
 import pytest
 import redis
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("stress", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 DATA = Path(__file__).parent / "data"
 
