@@ -36,7 +36,6 @@ class SiteConfig:
     feed_size: int = 50
     language: str = "zh-CN"
     ttl: int = 5
-    archives: bool = True
 
     def url(self, path: str) -> str:
         """The absolute URL of a file under the output folder."""
@@ -284,7 +283,6 @@ def _read_site(file: str, data: Any, base: Path) -> SiteConfig:
         feed_size=feed_size,
         language=_nonempty(r, "language", default.language),
         ttl=ttl,
-        archives=r.get("archives", bool, default.archives),
     )
     r.finish()
     return site
