@@ -1,24 +1,193 @@
-"""The shared store on Redis: article records, a sorted set per category, run status, locks.
+"""The shared store on Redis: article records, a sorted set per category, run status, dirty marks, locks.
 
-The new/unchanged/updated decision and its write form one optimistic transaction
-(WATCH the article's key, decide, MULTI/EXEC; retried when another writer got there first),
-so concurrent crawls on several machines store each article exactly once.
+Every write that decides something is one Lua script (one EVALSHA, atomic on the server), so
+concurrent crawls on several machines store each article exactly once. The scripts name the
+keys they touch from the prefix: one Redis server (or a replicated primary), not a Cluster.
+
+Keys, under `prefix:` (`finews:`):
+- `article:<id>` — a hash: `meta`, the article as JSON (see `codec`) without its bulky
+  BODY_FIELDS, and those as plain fields. The upsert script decides and merges on `meta`
+  alone (Redis's built-in cjson decodes and re-encodes a few hundred bytes, not the article's
+  HTML), and a read is one HMGET.
+- `titles` — hash id → title of every article ever stored; it outlives pruning (the tombstone
+  that keeps a pruned article known), so `known_titles` is one HMGET.
+- `slugs` — hash id → comma-separated category slugs of every stored article (`known_categories`).
+- `all`, `cat:<slug>` — sorted sets of ids, score = published (epoch seconds). Equal scores
+  order by member, and ids are 18 digits, so ties come out by article id.
+- `names` — hash slug → display name (the latest sighting's); its keys are every category seen.
+- `dirty` — hash slug → change counter, fresh values from the `dirty:seq` sequence.
+- `runs`, `runs:last_success` — hashes source → RunStatus JSON / ISO time; `lock:<name>`.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import redis
 
 from .base import ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult
-from .codec import article_from_json, article_to_json, merge_fields, run_from_json, run_to_json
+from .codec import (BEIJING, BODY_FIELDS, article_from_dict, article_to_dict, beijing, dumps, run_from_json,
+                    run_to_json, time_from_text, time_to_text)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
+LUA_HELPERS = """
+local function bump(dirty, seq, slugs)
+  if #slugs == 0 then return end
+  local value = redis.call('INCR', seq)
+  local args = {}
+  for _, slug in ipairs(slugs) do
+    args[#args + 1] = slug
+    args[#args + 1] = value
+  end
+  redis.call('HSET', dirty, unpack(args))
+end
+local function joined(categories)
+  local slugs = {}
+  for slug in pairs(categories) do slugs[#slugs + 1] = slug end
+  table.sort(slugs)
+  return table.concat(slugs, ',')
+end
+"""
+
+WRITE = LUA_HELPERS + """
+-- KEYS[1]: the article. ARGV: prefix; the call as a JSON array:
+--   [mode ('upsert' | 'member'), id, media, digest, url_w, info_code, content hash, crawled_at, score, title, link,
+--    [[slug, name], ...]];
+-- then (upsert) the article's meta record as stored when new, and its html, summary, content_raw, text_raw.
+local prefix = ARGV[1]
+local call = cjson.decode(ARGV[2])
+local mode, id, hash, crawled, score, title, given = call[1], call[2], call[7], call[8], call[9], call[10], call[12]
+local titles, slugs, all = prefix .. ':titles', prefix .. ':slugs', prefix .. ':all'
+local dirty, seq = prefix .. ':dirty', prefix .. ':dirty:seq'
+local function index(slug) return prefix .. ':cat:' .. slug end
+local meta = redis.call('HGET', KEYS[1], 'meta')
+if not meta and mode == 'member' then return false end
+if #given > 0 then
+  local names = {}
+  for _, pair in ipairs(given) do
+    names[#names + 1] = pair[1]
+    names[#names + 1] = pair[2]
+  end
+  redis.call('HSET', prefix .. ':names', unpack(names))
+end
+if not meta then
+  redis.call('HSET', KEYS[1], 'meta', ARGV[3], 'html', ARGV[4], 'summary', ARGV[5], 'content_raw', ARGV[6],
+             'text_raw', ARGV[7])
+  redis.call('HSET', titles, id, title)
+  redis.call('ZADD', all, score, id)
+  local marks = {}
+  for _, pair in ipairs(given) do
+    redis.call('ZADD', index(pair[1]), score, id)
+    marks[#marks + 1] = pair[1]
+  end
+  redis.call('HSET', slugs, id, table.concat(marks, ','))
+  marks[#marks + 1] = 'all'
+  bump(dirty, seq, marks)
+  return {'new'}
+end
+local record = cjson.decode(meta)
+if type(record.categories) ~= 'table' then record.categories = {} end
+local categories = record.categories
+local changed = false
+local added = {}
+local stored_score = false
+for _, pair in ipairs(given) do
+  if categories[pair[1]] == nil then
+    categories[pair[1]] = pair[2]
+    added[#added + 1] = pair[1]
+    stored_score = stored_score or redis.call('ZSCORE', all, id) or score
+    redis.call('ZADD', index(pair[1]), stored_score, id)
+  end
+end
+if #added > 0 then
+  changed = true
+  redis.call('HSET', slugs, id, joined(categories))
+end
+for i, field in ipairs({'media', 'digest', 'url_w', 'info_code'}) do
+  local value = call[2 + i]
+  local current = record[field]
+  if value ~= '' and (current == nil or current == cjson.null or current == '') then
+    record[field] = value
+    changed = true
+  end
+end
+local outcome = 'unchanged'
+if mode == 'upsert' and record.content_hash ~= hash then
+  outcome = 'updated'
+  record.title, record.link, record.content_hash, record.updated = title, call[11], hash, crawled
+  changed = true
+  redis.call('HSET', KEYS[1], 'html', ARGV[4], 'summary', ARGV[5], 'content_raw', ARGV[6], 'text_raw', ARGV[7])
+  redis.call('HSET', titles, id, title)
+end
+if changed then
+  meta = cjson.encode(record)
+  redis.call('HSET', KEYS[1], 'meta', meta)
+end
+table.sort(added)
+if outcome == 'updated' then
+  local marks = {}
+  for slug in pairs(categories) do marks[#marks + 1] = slug end
+  marks[#marks + 1] = 'all'
+  bump(dirty, seq, marks)
+elseif #added > 0 then
+  local marks = {unpack(added)}
+  marks[#marks + 1] = 'all'
+  bump(dirty, seq, marks)
+end
+if mode == 'member' then return {outcome, '', {}, added} end
+return {outcome, meta, redis.call('HMGET', KEYS[1], 'html', 'summary', 'content_raw', 'text_raw'), added}
+"""
+
+PRUNE = LUA_HELPERS + """
+-- ARGV: prefix, category, keep, batch. Drops up to `batch` of the oldest items beyond `keep`.
+local prefix, category, keep, batch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local all = prefix .. ':all'
+local function index(slug) return prefix .. ':cat:' .. slug end
+local source = category == 'all' and all or index(category)
+local extra = math.min(redis.call('ZCARD', source) - keep, batch)
+if extra <= 0 then return 0 end
+local ids = redis.call('ZRANGE', source, 0, extra - 1)
+local touched, dirty = {}, {}
+for _, id in ipairs(ids) do
+  local key = prefix .. ':article:' .. id
+  local meta = redis.call('HGET', key, 'meta')
+  local record = meta and cjson.decode(meta) or {categories = {}}
+  if type(record.categories) ~= 'table' then record.categories = {} end
+  local dropped = {}
+  if category == 'all' then
+    for slug in pairs(record.categories) do dropped[#dropped + 1] = slug end
+  else
+    dropped[1] = category
+  end
+  for _, slug in ipairs(dropped) do
+    redis.call('ZREM', index(slug), id)
+    record.categories[slug] = nil
+    if not touched[slug] then
+      touched[slug] = true
+      dirty[#dirty + 1] = slug
+    end
+  end
+  if next(record.categories) == nil then
+    redis.call('ZREM', all, id)
+    redis.call('DEL', key)
+    redis.call('HDEL', prefix .. ':slugs', id)
+  else
+    redis.call('HSET', key, 'meta', cjson.encode(record))
+    redis.call('HSET', prefix .. ':slugs', id, joined(record.categories))
+  end
+end
+dirty[#dirty + 1] = 'all'
+bump(prefix .. ':dirty', prefix .. ':dirty:seq', dirty)
+return #ids
+"""
+
+MARK_DIRTY = LUA_HELPERS + """
+bump(KEYS[1], KEYS[2], ARGV)
+return 0
+"""
 
 CLEAR_DIRTY = """
 for i = 1, #ARGV, 2 do
@@ -26,233 +195,182 @@ for i = 1, #ARGV, 2 do
 end
 return 0
 """
-RENEW_LOCK = """
-local owner = redis.call('GET', KEYS[1])
-if owner == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-if owner == ARGV[1] then
+
+ACQUIRE_LOCK = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
 return 0
 """
+
 RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
+PRUNE_BATCH = 200
+"""Items one prune script drops at most, so no single script blocks the server for long."""
+
 
 class RedisStore(Store):
-    """Keys live under `prefix:`; articles are JSON strings (one GET/SET each, read whole)."""
+    """The store shared by every process and machine; see the module docstring for the keys."""
 
     def __init__(self, url: str, prefix: str = "finews"):
         self.url = url
         self.prefix = prefix
-        self.redis = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self._write = self.redis.register_script(WRITE)
+        self._prune = self.redis.register_script(PRUNE)
+        self._mark_dirty = self.redis.register_script(MARK_DIRTY)
         self._clear_dirty = self.redis.register_script(CLEAR_DIRTY)
-        self._renew_lock = self.redis.register_script(RENEW_LOCK)
+        self._acquire_lock = self.redis.register_script(ACQUIRE_LOCK)
         self._release_lock = self.redis.register_script(RELEASE_LOCK)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
     def index(self, category: str) -> str:
+        """The sorted set of a category (`ALL`: of every item)."""
         return self.key("all") if category == ALL else self.key("cat", category)
 
-    # -- the atomic step -----------------------------------------------------------------
+    # -- the atomic step -------------------------------------------------------------------
 
-    def _transaction(self, article_id: str, decide: Callable[[Article | None, Any], Any]) -> Any:
-        """Run `decide(stored, pipe)` under WATCH of the article; it queues writes after `pipe.multi()`."""
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(self.key("article", article_id))
-                    raw = pipe.get(self.key("article", article_id))
-                    result = decide(article_from_json(raw) if raw else None, pipe)
-                    pipe.execute()
-                    return result
-                except redis.WatchError:
-                    continue
-
-    def _write(self, pipe: Any, article: Article, categories: Iterable[str], dirty: Iterable[str]) -> None:
-        score = article.published.timestamp()
-        pipe.set(self.key("article", article.article_id), article_to_json(article))
-        pipe.hset(self.key("titles"), article.article_id, article.title)
-        pipe.hset(self.key("slugs"), article.article_id, ",".join(sorted(article.categories)))
-        pipe.zadd(self.key("all"), {article.article_id: score})
-        for slug in categories:
-            pipe.zadd(self.key("cat", slug), {article.article_id: score})
-            pipe.sadd(self.key("categories"), slug)
-        if article.categories:
-            pipe.hset(self.key("names"), mapping=article.categories)
-        self._queue_dirty(pipe, dirty)
-
-    def _queue_dirty(self, pipe: Any, categories: Iterable[str]) -> None:
-        categories = list(categories)
-        if categories:
-            seq = int(time.time_ns())
-            pipe.hset(self.key("dirty"), mapping={category: seq for category in categories})
+    def _call(self, mode: str, article_id: str, categories: Mapping[str, str], media: str | None, digest: str,
+              url_w: str, info_code: str | None = None, content_hash: str = "", crawled_at: str = "",
+              score: str = "", title: str = "", link: str = "", record: Iterable[str] = ()) -> list | None:
+        """Run the WRITE script: one EVALSHA, its small arguments packed as one JSON array."""
+        call = [mode, article_id, media or "", digest, url_w, info_code or "", content_hash, crawled_at, score,
+                title, link, sorted(categories.items())]
+        return self._write(keys=[self.key("article", article_id)], args=[self.prefix, dumps(call), *record])
 
     def upsert(self, article: Article, crawled_at: datetime) -> UpsertResult:
-        def decide(stored: Article | None, pipe: Any) -> UpsertResult:
-            pipe.multi()
-            if stored is None:
-                article.first_seen = crawled_at
-                article.updated = article.published
-                article.categories = dict(sorted(article.categories.items()))
-                self._write(pipe, article, article.categories, [*article.categories, ALL])
-                return UpsertResult(Outcome.NEW, tuple(article.categories), article)
-            if stored.content_hash == article.content_hash:
-                before = article_to_json(stored)
-                merged, added = merge_fields(stored, article, article.categories)
-                if article_to_json(merged) != before:
-                    self._write(pipe, merged, added, [*added, ALL] if added else [])
-                return UpsertResult(Outcome.UNCHANGED, added, merged)
-            merged, added = merge_fields(stored, article, article.categories)
-            for name in ("title", "link", "html", "summary", "content_raw", "text_raw", "content_hash"):
-                setattr(merged, name, getattr(article, name))
-            merged.updated = crawled_at
-            self._write(pipe, merged, merged.categories, [*merged.categories, ALL])
-            return UpsertResult(Outcome.UPDATED, added, merged)
-
-        return self._transaction(article.article_id, decide)
+        categories = dict(sorted(article.categories.items()))
+        published = beijing(article.published)
+        new = replace(article, published=published, first_seen=beijing(crawled_at), updated=published,
+                      categories=categories)
+        reply = self._call("upsert", article.article_id, categories, article.media, article.digest, article.url_w,
+                           article.info_code, article.content_hash, time_to_text(crawled_at),
+                           repr(published.timestamp()), article.title, article.link, self._record(new))
+        if reply[0] == "new":
+            return UpsertResult(Outcome.NEW, tuple(categories), new)
+        outcome, meta, bodies, added = reply
+        return UpsertResult(Outcome(outcome), tuple(added), self._article(meta, bodies))
 
     def add_membership(self, article_id: str, categories: Mapping[str, str], *, media: str | None = None,
                        digest: str = "", url_w: str = "") -> tuple[str, ...] | None:
-        def decide(stored: Article | None, pipe: Any) -> tuple[str, ...] | None:
-            pipe.multi()
-            if stored is None:
-                return None
-            before = article_to_json(stored)
-            probe = Article(article_id=article_id, title="", link="", published=stored.published,
-                            categories={}, media=media, digest=digest, url_w=url_w)
-            merged, added = merge_fields(stored, probe, dict(categories))
-            if article_to_json(merged) != before:
-                self._write(pipe, merged, added, [*added, ALL] if added else [])
-            return added
+        reply = self._call("member", article_id, categories, media, digest, url_w)
+        return None if reply is None else tuple(reply[3])
 
-        return self._transaction(article_id, decide)
+    @staticmethod
+    def _record(article: Article) -> list[str]:
+        """An article's hash fields in script order: the meta JSON, then BODY_FIELDS."""
+        return [dumps(article_to_dict(article, skip=BODY_FIELDS)), *(getattr(article, f) for f in BODY_FIELDS)]
 
-    # -- reading -------------------------------------------------------------------------
+    @staticmethod
+    def _article(meta: str, bodies: Iterable[str | None]) -> Article:
+        data = json.loads(meta)
+        data.update(zip(BODY_FIELDS, (body or "" for body in bodies)))
+        return article_from_dict(data)
+
+    # -- reading -----------------------------------------------------------------------------
 
     def known_titles(self, article_ids: Iterable[str]) -> dict[str, str]:
         ids = list(dict.fromkeys(article_ids))
         if not ids:
             return {}
-        titles = self.redis.hmget(self.key("titles"), ids)
-        return {article_id: title for article_id, title in zip(ids, titles) if title is not None}
+        return {i: title for i, title in zip(ids, self.redis.hmget(self.key("titles"), ids)) if title is not None}
 
     def known_categories(self, article_ids: Iterable[str]) -> dict[str, frozenset[str]]:
         ids = list(dict.fromkeys(article_ids))
         if not ids:
             return {}
-        slugs = self.redis.hmget(self.key("slugs"), ids)
-        return {article_id: frozenset(filter(None, value.split(","))) for article_id, value in zip(ids, slugs)
-                if value is not None}
+        return {i: frozenset(filter(None, slugs.split(",")))
+                for i, slugs in zip(ids, self.redis.hmget(self.key("slugs"), ids)) if slugs is not None}
 
     def get(self, article_id: str) -> Article | None:
-        raw = self.redis.get(self.key("article", article_id))
-        return article_from_json(raw) if raw else None
+        meta, *bodies = self.redis.hmget(self.key("article", article_id), ["meta", *BODY_FIELDS])
+        return self._article(meta, bodies) if meta else None
 
-    def _records(self, ids: list[str]) -> list[Article]:
+    def _page(self, category: str, limit: int, offset: int, desc: bool) -> list[Article]:
+        if limit <= 0:
+            return []
+        offset = max(offset, 0)
+        ids = self.redis.zrange(self.index(category), offset, offset + limit - 1, desc=desc)
         if not ids:
             return []
-        raws = self.redis.mget([self.key("article", i) for i in ids])
-        return [article_from_json(raw) for raw in raws if raw]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for article_id in ids:
+                pipe.hmget(self.key("article", article_id), ["meta", *BODY_FIELDS])
+            records = pipe.execute()
+        return [self._article(meta, bodies) for meta, *bodies in records if meta]
 
     def latest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
-        ids = self.redis.zrange(self.index(category), offset, offset + limit - 1, desc=True)
-        return self._records(ids)
+        return self._page(category, limit, offset, desc=True)
 
     def oldest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
-        ids = self.redis.zrange(self.index(category), offset, offset + limit - 1)
-        return self._records(ids)
+        return self._page(category, limit, offset, desc=False)
 
     def count(self, category: str) -> int:
         return self.redis.zcard(self.index(category))
 
     def categories(self) -> list[CategorySummary]:
-        slugs = sorted(self.redis.smembers(self.key("categories")))
-        if not slugs:
-            return []
         names = self.redis.hgetall(self.key("names"))
-        with self.redis.pipeline(transaction=False) as pipe:
+        slugs = sorted(names)
+        with self.redis.pipeline(transaction=True) as pipe:
             for slug in slugs:
-                pipe.zcard(self.key("cat", slug))
-                pipe.zrange(self.key("cat", slug), 0, 0, desc=True)
+                pipe.zcard(self.index(slug))
+                pipe.zrange(self.index(slug), 0, 0, desc=True, withscores=True)
             replies = pipe.execute()
-        summaries = []
-        for slug, count, newest_ids in zip(slugs, replies[0::2], replies[1::2]):
-            if not count:
-                continue
-            newest = self.get(newest_ids[0]) if newest_ids else None
-            summaries.append(CategorySummary(slug, names.get(slug, slug), count,
-                                             newest.published if newest else None,
-                                             newest.title if newest else None))
-        return summaries
+        held = [(slug, count, newest[0]) for slug, count, newest in zip(slugs, replies[0::2], replies[1::2]) if count]
+        titles = self.redis.hmget(self.key("titles"), [newest[0] for _, _, newest in held]) if held else []
+        return [CategorySummary(slug, names[slug], count, datetime.fromtimestamp(newest[1], BEIJING), title)
+                for (slug, count, newest), title in zip(held, titles)]
 
-    # -- publishing bookkeeping ----------------------------------------------------------
+    # -- publishing bookkeeping --------------------------------------------------------------
 
     def dirty_categories(self) -> dict[str, int]:
-        return {category: int(seq) for category, seq in self.redis.hgetall(self.key("dirty")).items()}
+        return {slug: int(counter) for slug, counter in self.redis.hgetall(self.key("dirty")).items()}
 
     def clear_dirty(self, seen: Mapping[str, int]) -> None:
         if seen:
-            args = [value for item in seen.items() for value in (item[0], str(item[1]))]
-            self._clear_dirty(keys=[self.key("dirty")], args=args)
+            self._clear_dirty(keys=[self.key("dirty")], args=[v for pair in seen.items() for v in map(str, pair)])
 
     def mark_dirty(self, categories: Iterable[str]) -> None:
-        with self.redis.pipeline() as pipe:
-            self._queue_dirty(pipe, categories)
-            pipe.execute()
+        slugs = list(dict.fromkeys(categories))
+        if slugs:
+            self._mark_dirty(keys=[self.key("dirty"), self.key("dirty", "seq")], args=slugs)
 
     def prune(self, category: str, keep: int) -> int:
-        ids = self.redis.zrange(self.index(category), 0, -keep - 1) if keep else \
-            self.redis.zrange(self.index(category), 0, -1)
-        touched: set[str] = set()
-        for article_id in ids:
-            def decide(stored: Article | None, pipe: Any, article_id: str = article_id) -> None:
-                pipe.multi()
-                if stored is None:
-                    pipe.zrem(self.index(category), article_id)
-                    return
-                drop = set(stored.categories) if category == ALL else {category}
-                touched.update(drop)
-                for slug in drop:
-                    pipe.zrem(self.key("cat", slug), article_id)
-                stored.categories = {s: n for s, n in stored.categories.items() if s not in drop}
-                pipe.hset(self.key("slugs"), article_id, ",".join(sorted(stored.categories)))
-                if stored.categories:
-                    pipe.set(self.key("article", article_id), article_to_json(stored))
-                else:
-                    pipe.zrem(self.key("all"), article_id)
-                    pipe.delete(self.key("article", article_id))
+        if keep < 0:
+            raise ValueError(f"keep must be ≥ 0, not {keep}")
+        dropped = 0
+        while True:
+            n = self._prune(args=[self.prefix, category, keep, PRUNE_BATCH])
+            dropped += n
+            if n < PRUNE_BATCH:
+                return dropped
 
-            self._transaction(article_id, decide)
-        if ids:
-            self.mark_dirty([*touched, ALL])
-        return len(ids)
-
-    # -- runs and locks ------------------------------------------------------------------
+    # -- runs and locks ----------------------------------------------------------------------
 
     def record_run(self, status: RunStatus) -> None:
-        def keep_last_success(pipe: Any) -> None:
-            if status.last_success is None:
-                previous = pipe.hget(self.key("runs"), status.source)
-                if previous:
-                    status.last_success = run_from_json(previous).last_success
-            pipe.multi()
+        with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key("runs"), status.source, run_to_json(status))
-
-        self.redis.transaction(keep_last_success, self.key("runs"))
+            if status.last_success is not None:
+                pipe.hset(self.key("runs", "last_success"), status.source, time_to_text(status.last_success))
+            pipe.execute()
 
     def runs(self) -> dict[str, RunStatus]:
-        return {source: run_from_json(raw) for source, raw in self.redis.hgetall(self.key("runs")).items()}
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.key("runs"))
+            pipe.hgetall(self.key("runs", "last_success"))
+            records, successes = pipe.execute()
+        return {source: replace(run_from_json(record), last_success=time_from_text(successes.get(source)))
+                for source, record in records.items()}
 
     def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
-        return bool(self._renew_lock(keys=[self.key("lock", name)], args=[owner, max(1, int(ttl * 1000))]))
+        return bool(self._acquire_lock(keys=[self.key("lock", name)], args=[owner, max(1, round(ttl * 1000))]))
 
     def release_lock(self, name: str, owner: str) -> None:
         self._release_lock(keys=[self.key("lock", name)], args=[owner])
@@ -262,7 +380,7 @@ class RedisStore(Store):
             pipe.get(self.key("lock", name))
             pipe.pttl(self.key("lock", name))
             owner, pttl = pipe.execute()
-        if owner is None or pttl is None or pttl < 0:
+        if owner is None or pttl < 0:
             return None
         return LockInfo(owner, datetime.fromtimestamp(time.time() + pttl / 1000, BEIJING))
 

@@ -1,168 +1,201 @@
-"""The embedded store: one SQLite file (WAL), each decision and write in one transaction."""
+"""The embedded store: one SQLite file in WAL mode; every decision and its write in one transaction.
+
+Several processes may share the file, each with its own connection: writers take the write
+lock up front (`BEGIN IMMEDIATE`) and wait for each other (`busy_timeout`). An article is a
+JSON record (see `codec`) beside the columns its orderings need; `memberships` indexes it per
+category and `known` keeps every stored id with its title, also after the record is pruned.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from .base import (ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult)
-from .codec import article_from_json, article_to_json, merge_fields, run_from_json, run_to_json
+from .base import ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult
+from .codec import (BEIJING, CONTENT_FIELDS, FILLED_FIELDS, article_from_json, article_to_json, beijing,
+                    run_from_json, run_to_json, time_from_text, time_to_text)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS articles (
-    article_id TEXT PRIMARY KEY,
-    published REAL NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS articles_by_time ON articles (published DESC, article_id DESC);
-CREATE TABLE IF NOT EXISTS memberships (
-    category TEXT NOT NULL,
-    article_id TEXT NOT NULL,
-    published REAL NOT NULL,
-    PRIMARY KEY (category, article_id)
-);
-CREATE INDEX IF NOT EXISTS memberships_by_time ON memberships (category, published DESC, article_id DESC);
-CREATE TABLE IF NOT EXISTS known (article_id TEXT PRIMARY KEY, title TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS category_names (slug TEXT PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS dirty (category TEXT PRIMARY KEY, counter INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (source TEXT PRIMARY KEY, record TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS articles (article_id TEXT PRIMARY KEY, published REAL NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS articles_by_time ON articles (published, article_id)",
+    "CREATE TABLE IF NOT EXISTS memberships (category TEXT NOT NULL, article_id TEXT NOT NULL,"
+    " published REAL NOT NULL, PRIMARY KEY (category, article_id)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS memberships_by_time ON memberships (category, published, article_id)",
+    "CREATE INDEX IF NOT EXISTS memberships_by_article ON memberships (article_id)",
+    "CREATE TABLE IF NOT EXISTS known (article_id TEXT PRIMARY KEY, title TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS category_names (slug TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS dirty (category TEXT PRIMARY KEY, counter INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS runs (source TEXT PRIMARY KEY, record TEXT NOT NULL, last_success TEXT)",
+    "CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)",
+)
+WAL_PAGES = 10_000
+"""Checkpoint the WAL past ~40 MB rather than SQLite's 4 MB: one item per transaction makes many small commits."""
+BATCH = 500
+"""Ids per `IN (…)` query (well under SQLite's bound-parameter limit)."""
 
 
 class SQLiteStore(Store):
-    """The zero-setup store; several processes may share the file (WAL, busy timeout)."""
+    """The zero-setup store in one file; safe for several processes and threads."""
 
     def __init__(self, path: str):
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.execute("PRAGMA journal_mode = WAL")
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA busy_timeout = 60000")
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
-        with self.transaction():
-            for statement in filter(str.strip, SCHEMA.split(";")):
+        self.db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
+        self.db.execute(f"PRAGMA journal_size_limit = {WAL_PAGES * 4096}")
+        with self._transaction():
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{path}: store schema {version} is newer than this finews ({SCHEMA_VERSION})")
+            for statement in SCHEMA:
                 self.db.execute(statement)
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('dirty_seq', 0)")
+            if "last_success" not in {column[1] for column in self.db.execute("PRAGMA table_info(runs)")}:
+                # files from before schema 1 kept it in the record only
+                self.db.execute("ALTER TABLE runs ADD COLUMN last_success TEXT")
+                self.db.execute("UPDATE runs SET last_success = json_extract(record, '$.last_success')")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the write lock from its start."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
-    # -- articles ------------------------------------------------------------------------
+    def _query(self, sql: str, params: Iterable[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, tuple(params)).fetchall()
 
-    def _load(self, article_id: str) -> Article | None:
-        row = self.db.execute("SELECT record FROM articles WHERE article_id = ?", (article_id,)).fetchone()
-        return article_from_json(row[0]) if row else None
-
-    def _save(self, article: Article, categories: Iterable[str]) -> None:
-        published = article.published.timestamp()
-        self.db.execute("INSERT OR REPLACE INTO articles VALUES (?, ?, ?)",
-                        (article.article_id, published, article_to_json(article)))
-        self.db.execute("INSERT OR REPLACE INTO known VALUES (?, ?)", (article.article_id, article.title))
-        self.db.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)",
-                            [(slug, article.article_id, published) for slug in categories])
-        self.db.executemany("INSERT INTO category_names VALUES (?, ?) ON CONFLICT (slug) DO UPDATE SET name = excluded.name",
-                            [(slug, name) for slug, name in article.categories.items()])
-
-    def _bump(self, categories: Iterable[str]) -> None:
-        categories = list(categories)
-        if not categories:
-            return
-        seq = self.db.execute("UPDATE meta SET value = value + 1 WHERE key = 'dirty_seq' RETURNING value").fetchone()[0]
-        self.db.executemany(
-            "INSERT INTO dirty VALUES (?, ?) ON CONFLICT (category) DO UPDATE SET counter = excluded.counter",
-            [(category, seq) for category in categories])
+    # -- the atomic step -------------------------------------------------------------------
 
     def upsert(self, article: Article, crawled_at: datetime) -> UpsertResult:
-        with self.transaction():
-            stored = self._load(article.article_id)
-            if stored is None:
-                article.first_seen = crawled_at
-                article.updated = article.published
-                article.categories = dict(sorted(article.categories.items()))
-                self._save(article, article.categories)
-                self._bump([*article.categories, ALL])
-                return UpsertResult(Outcome.NEW, tuple(article.categories), article)
+        published, crawled_at = beijing(article.published), beijing(crawled_at)
+        with self._transaction() as db:
+            row = db.execute("SELECT record FROM articles WHERE article_id = ?", (article.article_id,)).fetchone()
+            if row is None:
+                stored = replace(article, published=published, first_seen=crawled_at, updated=published,
+                                 categories=dict(sorted(article.categories.items())))
+                db.execute("INSERT INTO articles VALUES (?, ?, ?)",
+                           (stored.article_id, stored.published.timestamp(), article_to_json(stored)))
+                self._index(stored, stored.categories, title_changed=True)
+                self._bump([*stored.categories, ALL])
+                self._name(stored.categories)
+                return UpsertResult(Outcome.NEW, tuple(stored.categories), stored)
+            stored = article_from_json(row[0])
+            added = _union(stored, article.categories)
+            filled = _fill(stored, article.media, article.digest, article.url_w, article.info_code)
             if stored.content_hash == article.content_hash:
-                before = article_to_json(stored)
-                stored, added = merge_fields(stored, article, article.categories)
-                if article_to_json(stored) != before:
-                    self._save(stored, added)
-                    self._bump([*added, ALL] if added else [])
+                if added or filled:
+                    self._rewrite(stored, added, title_changed=False)
+                self._bump([*added, ALL] if added else ())
+                self._name(article.categories)
                 return UpsertResult(Outcome.UNCHANGED, added, stored)
-            updated, added = merge_fields(stored, article, article.categories)
-            for name in ("title", "link", "html", "summary", "content_raw", "text_raw", "content_hash"):
-                setattr(updated, name, getattr(article, name))
-            updated.updated = crawled_at
-            self._save(updated, updated.categories)
-            self._bump([*updated.categories, ALL])
-            return UpsertResult(Outcome.UPDATED, added, updated)
+            for name in CONTENT_FIELDS:
+                setattr(stored, name, getattr(article, name))
+            stored.updated = crawled_at
+            self._rewrite(stored, added, title_changed=True)
+            self._bump([*stored.categories, ALL])
+            self._name(article.categories)
+            return UpsertResult(Outcome.UPDATED, added, stored)
 
     def add_membership(self, article_id: str, categories: Mapping[str, str], *, media: str | None = None,
                        digest: str = "", url_w: str = "") -> tuple[str, ...] | None:
-        with self.transaction():
-            stored = self._load(article_id)
-            if stored is None:
+        with self._transaction() as db:
+            row = db.execute("SELECT record FROM articles WHERE article_id = ?", (article_id,)).fetchone()
+            if row is None:
                 return None
-            probe = Article(article_id=article_id, title="", link="", published=stored.published,
-                            categories={}, media=media, digest=digest, url_w=url_w)
-            before = article_to_json(stored)
-            stored, added = merge_fields(stored, probe, dict(categories))
-            if article_to_json(stored) != before:
-                self._save(stored, added)
-                self._bump([*added, ALL] if added else [])
+            stored = article_from_json(row[0])
+            added = _union(stored, categories)
+            if _fill(stored, media, digest, url_w, None) or added:
+                self._rewrite(stored, added, title_changed=False)
+            self._bump([*added, ALL] if added else ())
+            self._name(categories)
             return added
 
-    def known_titles(self, article_ids: Iterable[str]) -> dict[str, str]:
+    def _rewrite(self, stored: Article, added: Iterable[str], *, title_changed: bool) -> None:
+        self.db.execute("UPDATE articles SET record = ? WHERE article_id = ?",
+                        (article_to_json(stored), stored.article_id))
+        self._index(stored, added, title_changed=title_changed)
+
+    def _index(self, stored: Article, categories: Iterable[str], *, title_changed: bool) -> None:
+        """Index `stored` in `categories`; record its title as known."""
+        published = stored.published.timestamp()
+        self.db.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)",
+                            [(slug, stored.article_id, published) for slug in categories])
+        if title_changed:
+            self.db.execute("INSERT OR REPLACE INTO known VALUES (?, ?)", (stored.article_id, stored.title))
+
+    def _name(self, categories: Mapping[str, str]) -> None:
+        """Keep the display names the latest sighting gave."""
+        self.db.executemany(
+            "INSERT INTO category_names VALUES (?, ?) ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
+            " WHERE name IS NOT excluded.name", list(categories.items()))
+
+    def _bump(self, categories: Iterable[str]) -> None:
+        """Give each category a fresh change counter (from one sequence, so a value never repeats)."""
+        categories = list(categories)
+        if categories:
+            seq = self.db.execute("INSERT INTO sequences VALUES ('dirty', 1) ON CONFLICT (name) DO UPDATE"
+                                  " SET value = value + 1 RETURNING value").fetchone()[0]
+            self.db.executemany("INSERT OR REPLACE INTO dirty VALUES (?, ?)", [(slug, seq) for slug in categories])
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _by_id(self, sql: str, article_ids: Iterable[str]) -> list[tuple]:
         ids = list(dict.fromkeys(article_ids))
-        found: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(self.db.execute(f"SELECT article_id, title FROM known WHERE article_id IN ({marks})", chunk))
-        return found
+        rows: list[tuple] = []
+        with self._lock:
+            for start in range(0, len(ids), BATCH):
+                chunk = ids[start:start + BATCH]
+                rows += self.db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
+
+    def known_titles(self, article_ids: Iterable[str]) -> dict[str, str]:
+        return dict(self._by_id("SELECT article_id, title FROM known WHERE article_id IN ({marks})", article_ids))
 
     def known_categories(self, article_ids: Iterable[str]) -> dict[str, frozenset[str]]:
-        ids = list(dict.fromkeys(article_ids))
         found: dict[str, set[str]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for article_id, slug in self.db.execute(
-                    f"SELECT article_id, category FROM memberships WHERE article_id IN ({marks})", chunk):
-                found.setdefault(article_id, set()).add(slug)
+        for article_id, slug in self._by_id(
+                "SELECT a.article_id, m.category FROM articles a LEFT JOIN memberships m USING (article_id)"
+                " WHERE a.article_id IN ({marks})", article_ids):
+            found.setdefault(article_id, set()).update([slug] if slug else [])
         return {article_id: frozenset(slugs) for article_id, slugs in found.items()}
 
     def get(self, article_id: str) -> Article | None:
-        return self._load(article_id)
+        rows = self._query("SELECT record FROM articles WHERE article_id = ?", (article_id,))
+        return article_from_json(rows[0][0]) if rows else None
 
     def _page(self, category: str, limit: int, offset: int, order: str) -> list[Article]:
+        if limit <= 0:
+            return []
         if category == ALL:
-            rows = self.db.execute(
-                f"SELECT record FROM articles ORDER BY published {order}, article_id {order} LIMIT ? OFFSET ?",
-                (limit, offset))
+            rows = self._query(f"SELECT record FROM articles ORDER BY published {order}, article_id {order}"
+                               " LIMIT ? OFFSET ?", (limit, max(offset, 0)))
         else:
-            rows = self.db.execute(
-                f"SELECT a.record FROM memberships m JOIN articles a USING (article_id) WHERE m.category = ? "
-                f"ORDER BY m.published {order}, m.article_id {order} LIMIT ? OFFSET ?", (category, limit, offset))
-        return [article_from_json(row[0]) for row in rows]
+            rows = self._query(
+                "SELECT a.record FROM memberships m JOIN articles a USING (article_id) WHERE m.category = ?"
+                f" ORDER BY m.published {order}, m.article_id {order} LIMIT ? OFFSET ?",
+                (category, limit, max(offset, 0)))
+        return [article_from_json(record) for record, in rows]
 
     def latest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
         return self._page(category, limit, offset, "DESC")
@@ -172,97 +205,115 @@ class SQLiteStore(Store):
 
     def count(self, category: str) -> int:
         if category == ALL:
-            return self.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-        return self.db.execute("SELECT COUNT(*) FROM memberships WHERE category = ?", (category,)).fetchone()[0]
+            return self._query("SELECT COUNT(*) FROM articles")[0][0]
+        return self._query("SELECT COUNT(*) FROM memberships WHERE category = ?", (category,))[0][0]
 
     def categories(self) -> list[CategorySummary]:
+        rows = self._query(
+            "SELECT m.category, COALESCE(n.name, m.category), COUNT(*),"
+            " (SELECT json_extract(a.record, '$.published') || char(0) || json_extract(a.record, '$.title')"
+            "  FROM memberships x JOIN articles a USING (article_id) WHERE x.category = m.category"
+            "  ORDER BY x.published DESC, x.article_id DESC LIMIT 1)"
+            " FROM memberships m LEFT JOIN category_names n ON n.slug = m.category"
+            " GROUP BY m.category ORDER BY m.category")
         summaries = []
-        rows = self.db.execute(
-            "SELECT m.category, COALESCE(n.name, m.category), COUNT(*) FROM memberships m "
-            "LEFT JOIN category_names n ON n.slug = m.category GROUP BY m.category ORDER BY m.category").fetchall()
-        for slug, name, count in rows:
-            newest = self.latest(slug, 1)
-            summaries.append(CategorySummary(slug, name, count, newest[0].published if newest else None,
-                                             newest[0].title if newest else None))
+        for slug, name, count, newest in rows:
+            published, title = newest.split("\0", 1) if newest else (None, None)
+            summaries.append(CategorySummary(slug, name, count, time_from_text(published), title))
         return summaries
 
-    # -- publishing bookkeeping ----------------------------------------------------------
+    # -- publishing bookkeeping --------------------------------------------------------------
 
     def dirty_categories(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT category, counter FROM dirty"))
+        return dict(self._query("SELECT category, counter FROM dirty"))
 
     def clear_dirty(self, seen: Mapping[str, int]) -> None:
-        with self.transaction():
-            self.db.executemany("DELETE FROM dirty WHERE category = ? AND counter = ?", list(seen.items()))
+        with self._transaction() as db:
+            db.executemany("DELETE FROM dirty WHERE category = ? AND counter = ?", list(seen.items()))
 
     def mark_dirty(self, categories: Iterable[str]) -> None:
-        with self.transaction():
-            self._bump(categories)
+        with self._transaction():
+            self._bump(dict.fromkeys(categories))
 
     def prune(self, category: str, keep: int) -> int:
-        with self.transaction():
+        if keep < 0:
+            raise ValueError(f"keep must be ≥ 0, not {keep}")
+        with self._transaction() as db:
             if category == ALL:
-                ids = [r[0] for r in self.db.execute(
-                    "SELECT article_id FROM articles ORDER BY published DESC, article_id DESC LIMIT -1 OFFSET ?",
-                    (keep,))]
+                ids = [i for i, in db.execute("SELECT article_id FROM articles ORDER BY published DESC, article_id DESC"
+                                              " LIMIT -1 OFFSET ?", (keep,))]
             else:
-                ids = [r[0] for r in self.db.execute(
-                    "SELECT article_id FROM memberships WHERE category = ? "
-                    "ORDER BY published DESC, article_id DESC LIMIT -1 OFFSET ?", (category, keep))]
+                ids = [i for i, in db.execute("SELECT article_id FROM memberships WHERE category = ?"
+                                              " ORDER BY published DESC, article_id DESC LIMIT -1 OFFSET ?",
+                                              (category, keep))]
             touched: set[str] = set()
             for article_id in ids:
-                stored = self._load(article_id)
-                if stored is None:
-                    continue
-                drop = set(stored.categories) if category == ALL else {category}
-                touched |= drop
-                self.db.executemany("DELETE FROM memberships WHERE category = ? AND article_id = ?",
-                                    [(slug, article_id) for slug in drop])
-                remaining = {s: n for s, n in stored.categories.items() if s not in drop}
-                if remaining:
-                    stored.categories = remaining
-                    self.db.execute("UPDATE articles SET record = ? WHERE article_id = ?",
-                                    (article_to_json(stored), article_id))
+                record = db.execute("SELECT record FROM articles WHERE article_id = ?", (article_id,)).fetchone()
+                stored = article_from_json(record[0])
+                dropped = set(stored.categories) if category == ALL else {category}
+                touched |= dropped
+                db.executemany("DELETE FROM memberships WHERE category = ? AND article_id = ?",
+                               [(slug, article_id) for slug in dropped])
+                stored.categories = {slug: name for slug, name in stored.categories.items() if slug not in dropped}
+                if category != ALL and stored.categories:
+                    db.execute("UPDATE articles SET record = ? WHERE article_id = ?",
+                               (article_to_json(stored), article_id))
                 else:
-                    self.db.execute("DELETE FROM memberships WHERE article_id = ?", (article_id,))
-                    self.db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
+                    db.execute("DELETE FROM memberships WHERE article_id = ?", (article_id,))
+                    db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
             if ids:
-                self._bump([*touched, ALL])
+                self._bump([*sorted(touched), ALL])
             return len(ids)
 
-    # -- runs and locks ------------------------------------------------------------------
+    # -- runs and locks ----------------------------------------------------------------------
 
     def record_run(self, status: RunStatus) -> None:
-        with self.transaction():
-            if status.last_success is None:
-                row = self.db.execute("SELECT record FROM runs WHERE source = ?", (status.source,)).fetchone()
-                if row:
-                    status.last_success = run_from_json(row[0]).last_success
-            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (status.source, run_to_json(status)))
+        with self._transaction() as db:
+            db.execute("INSERT INTO runs VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET record = excluded.record,"
+                       " last_success = COALESCE(excluded.last_success, runs.last_success)",
+                       (status.source, run_to_json(status), time_to_text(status.last_success)))
 
     def runs(self) -> dict[str, RunStatus]:
-        return {source: run_from_json(record) for source, record in self.db.execute("SELECT source, record FROM runs")}
+        found = {}
+        for source, record, last_success in self._query("SELECT source, record, last_success FROM runs"):
+            found[source] = replace(run_from_json(record), last_success=time_from_text(last_success))
+        return found
 
     def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
-        now = time.time()
-        with self.transaction():
-            row = self.db.execute("SELECT owner, expires FROM locks WHERE name = ?", (name,)).fetchone()
-            if row and row[0] != owner and row[1] > now:
+        with self._transaction() as db:
+            now = time.time()
+            row = db.execute("SELECT owner, expires FROM locks WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
                 return False
-            self.db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, owner, now + ttl))
+            db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, owner, now + ttl))
             return True
 
     def release_lock(self, name: str, owner: str) -> None:
-        with self.transaction():
-            self.db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+        with self._transaction() as db:
+            db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
 
     def lock_info(self, name: str) -> LockInfo | None:
-        row = self.db.execute("SELECT owner, expires FROM locks WHERE name = ? AND expires > ?",
-                              (name, time.time())).fetchone()
-        if row is None:
-            return None
-        return LockInfo(row[0], datetime.fromtimestamp(row[1], BEIJING))
+        rows = self._query("SELECT owner, expires FROM locks WHERE name = ? AND expires > ?", (name, time.time()))
+        return LockInfo(rows[0][0], datetime.fromtimestamp(rows[0][1], BEIJING)) if rows else None
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()
 
+
+def _union(stored: Article, categories: Mapping[str, str]) -> tuple[str, ...]:
+    """Add the categories `stored` is not in yet; the added slugs, sorted."""
+    added = tuple(sorted(slug for slug in categories if slug not in stored.categories))
+    if added:
+        stored.categories = dict(sorted({**stored.categories, **{slug: categories[slug] for slug in added}}.items()))
+    return added
+
+
+def _fill(stored: Article, media: str | None, digest: str, url_w: str, info_code: str | None) -> bool:
+    """Fill the empty ones of `stored`'s FILLED_FIELDS; whether anything changed."""
+    changed = False
+    for name, value in zip(FILLED_FIELDS, (media, digest, url_w, info_code)):
+        if value and not getattr(stored, name):
+            setattr(stored, name, value)
+            changed = True
+    return changed
