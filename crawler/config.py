@@ -6,7 +6,7 @@ import os
 import re
 import string
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
@@ -502,17 +502,11 @@ def parse_config(data: dict[str, Any], *, file: str, base_dir: Path,
             raise ConfigError("FINEWS_STORE_URL", "store.url", str(exc)) from None
         store = StoreConfig(url=resolve_store_url(url, Path.cwd()))
     if environ.get("FINEWS_OUTPUT_DIR"):
-        site = _replace(site, output_dir=_resolve(Path.cwd(), environ["FINEWS_OUTPUT_DIR"]))
+        site = replace(site, output_dir=_resolve(Path.cwd(), environ["FINEWS_OUTPUT_DIR"]))
     if crawl.distributed and not store.url.startswith(("redis", "unix")):
         raise ConfigError(file, "crawl.distributed", "distributed crawling needs a Redis store.url")
     return Config(path=path, base_dir=base_dir, site=site, store=store, crawl=crawl,
                   scheduler=scheduler, sources=sources, jekyll=jekyll, category_slugs=slugs)
-
-
-def _replace(obj: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(obj, **changes)
 
 
 def default_config_text() -> str:

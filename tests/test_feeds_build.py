@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from lxml import etree
-from lxml import etree
 
 from crawler.config import SiteConfig
 from crawler.store import ALL, Article

@@ -10,7 +10,7 @@ import urllib.request
 
 from crawler.samplesite import SampleSite
 
-from crawlkit import ROOT, expected_articles, finews_env, run_finews, write_config
+from crawlkit import expected_articles, finews_env, run_finews, write_config
 from feedcheck import check_atom, check_rss
 
 
