@@ -234,8 +234,8 @@ def redis_server() -> Iterator[str]:
 
 def store_scenario(n: int) -> list[Row]:
     from crawler.config import parse_config
-    from crawler.pipelines import normalize
-    from crawler.store import open_store
+    from crawler.pipelines import normalize_unless_known
+    from crawler.store import Article, open_store
 
     config = parse_config({}, file="bench", base_dir=ROOT, environ={})
     items = synthetic_items(n, 20)
@@ -246,7 +246,9 @@ def store_scenario(n: int) -> list[Row]:
                 for label, target in (("new", 3000), ("unchanged", 10000)):
                     started = time.perf_counter()
                     for item in items:
-                        store.upsert(normalize(item, config), item.crawled_at)
+                        article = normalize_unless_known(item, config, store)
+                        if isinstance(article, Article):
+                            store.upsert(article, item.crawled_at)
                     rate = n / (time.perf_counter() - started)
                     rows.append(Row("store", f"{name}: normalize + dedupe + store, {label}", rate, "items/s",
                                     f"≥ {target:,}", target / rate))

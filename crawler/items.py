@@ -46,11 +46,21 @@ class MembershipItem:
 
 
 @dataclass
-class StoredItem:
-    """What the store pipeline hands on: the article as stored, and what the store decided."""
+class UnchangedSource:
+    """An article stored from the very same source input: its categories are merged, nothing to clean."""
 
     source: str
-    article: Article
+    article_id: str
+    added_categories: tuple[str, ...] = ()
+
+
+@dataclass
+class StoredItem:
+    """What the store pipeline hands on: the article as stored (None: unchanged and not read back),
+    and what the store decided."""
+
+    source: str
+    article: Article | None
     outcome: Outcome
     added_categories: tuple[str, ...] = ()
 

@@ -10,7 +10,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from .config import Config
-from .items import ArticleItem, MembershipItem, StoredItem
+from .items import ArticleItem, MembershipItem, StoredItem, UnchangedSource
 from .spiders.news import config_from_settings
 from .store import Article, Outcome, Store
 from .text.clean import clean_html, make_summary, strip_control_chars
@@ -27,6 +27,12 @@ def clean_media(media: str | None) -> str | None:
 
 def content_hash(title: str, html: str) -> str:
     return hashlib.sha256(f"{title}\x00{html}".encode("utf-8")).hexdigest()
+
+
+def source_hash(item: ArticleItem) -> str:
+    """Of what the title and the cleaned HTML are made from: the same input gives the same article."""
+    given = "\x00".join((item.title, item.link, item.content or item.text))
+    return hashlib.sha256(given.encode("utf-8")).hexdigest()
 
 
 class _SpiderPipeline:
@@ -56,8 +62,11 @@ class NotUsable(ValueError):
         super().__init__(detail)
 
 
-def normalize(item: ArticleItem, config: Config) -> Article:
-    """ArticleItem → Article: Beijing time, categories, clean HTML, summary, content hash."""
+def prepare(item: ArticleItem, config: Config) -> Article:
+    """ArticleItem → Article, all but its cleaning: id, Beijing time, categories, source hash.
+
+    `summary` holds the summary the source gave until `clean` makes the real one.
+    """
     try:
         article_id = article_id_from(item.article_id)
     except ValueError as exc:
@@ -84,9 +93,6 @@ def normalize(item: ArticleItem, config: Config) -> Article:
         media = media or other_media
         digest = digest or strip_control_chars(other.digest).strip()
         url_w = url_w or other.url_w
-    html = clean_html(item.content or item.text, item.link)
-    if not html:
-        raise NotUsable("empty_article", "no article text after cleaning")
     return Article(
         article_id=article_id,
         info_code=item.info_code or f"NW{article_id}",
@@ -95,25 +101,54 @@ def normalize(item: ArticleItem, config: Config) -> Article:
         published=published,
         categories=categories,
         media=media,
-        html=html,
-        summary=make_summary(digest or item.summary, html, title),
+        summary=digest or item.summary,
         content_raw=item.content,
         text_raw=item.text,
         digest=digest,
         url_w=url_w,
         source=item.source,
-        content_hash=content_hash(title, html),
+        source_hash=source_hash(item),
     )
 
 
+def clean(article: Article) -> Article:
+    """The prepared article with its clean HTML, plain-text summary and content hash."""
+    article.html = clean_html(article.content_raw or article.text_raw, article.link)
+    if not article.html:
+        raise NotUsable("empty_article", "no article text after cleaning")
+    article.summary = make_summary(article.summary, article.html, article.title)
+    article.content_hash = content_hash(article.title, article.html)
+    return article
+
+
+def normalize(item: ArticleItem, config: Config) -> Article:
+    """ArticleItem → Article: Beijing time, categories, clean HTML, summary, hashes."""
+    return clean(prepare(item, config))
+
+
+def normalize_unless_known(item: ArticleItem, config: Config, store: Store) -> Article | UnchangedSource:
+    """The normalized article; or, when the store holds one made from the very same source input,
+    its categories merged there (one atomic step) and nothing cleaned."""
+    article = prepare(item, config)
+    added = store.add_membership(article.article_id, article.categories, media=article.media,
+                                 digest=article.digest, url_w=article.url_w, source_hash=article.source_hash)
+    if added is not None:
+        return UnchangedSource(item.source, article.article_id, added)
+    return clean(article)
+
+
 class NormalizePipeline(_SpiderPipeline):
-    """Normalizes each ArticleItem; one that cannot be used is dropped with its reason, counted."""
+    """Normalizes each ArticleItem; one that cannot be used is dropped with its reason, counted.
+
+    An item the store already holds from the same source input is not cleaned again: it goes on
+    as an `UnchangedSource`, its new categories (if any) merged.
+    """
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
         try:
-            return normalize(item, self.spider.config)
+            return normalize_unless_known(item, self.spider.config, self.spider.store)
         except NotUsable as exc:
             raise self.drop(item, exc.reason, str(exc)) from None
 
@@ -128,6 +163,12 @@ class StorePipeline(_SpiderPipeline):
     def process_item(self, item: Any) -> Any:
         if isinstance(item, MembershipItem):
             return self.add_membership(item)
+        if isinstance(item, UnchangedSource):
+            self.spider.tracker.count(item.source, Outcome.UNCHANGED.value)
+            article = None
+            if self.merge_pending(item.article_id) or item.added_categories:
+                article = self.store.get(item.article_id)
+            return StoredItem(item.source, article, Outcome.UNCHANGED, item.added_categories)
         if not isinstance(item, Article):
             return item
         result = self.store.upsert(item, self.spider.crawled_at)
@@ -187,7 +228,7 @@ class JekyllPipeline:
         return cls(config_from_settings(crawler.settings))
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, StoredItem):
+        if isinstance(item, StoredItem) and item.article is not None:
             if item.outcome is Outcome.UNCHANGED:
                 self.exporter.export(item.article, only=item.added_categories)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -96,6 +97,27 @@ def test_edited_title_updates_the_item_with_same_id_and_published(site, tmp_path
     assert new.title == "中国电信5G消息全面商用（更新）"
     assert new.published == old.published and new.first_seen == old.first_seen
     assert new.updated > old.updated
+
+
+def test_a_title_edited_only_by_a_control_character_is_fetched_again_but_stays_unchanged(site, tmp_path):
+    config = write_config(site, tmp_path)
+    crawl(config)
+    article_id = "202112212221504115"
+    with stored(config) as store:
+        old = store.get(article_id)
+    site.edit_title(article_id, old.title.replace("明年", "明年\x07"))
+    hashes = []
+    for _ in range(2):  # the second time the source input is known: recognized before cleaning
+        site.reset_counts()
+        crawl(config)
+        assert site.count("text") == 1
+        with stored(config) as store:
+            now = store.get(article_id)
+            run = store.runs()["choice-media"]
+        assert now == replace(old, source_hash=now.source_hash)
+        assert (run.new, run.updated, run.unchanged) == (0, 0, run.listed)
+        hashes.append(now.source_hash)
+    assert hashes[0] == hashes[1] != old.source_hash
 
 
 def test_status_records_counts_per_source(site, tmp_path):

@@ -176,6 +176,36 @@ def test_a_membership_adds_a_category_to_a_stored_article_only(store):
     assert ids(store.latest("emnews", 10)) == [ID] and store.count(ALL) == 1
 
 
+def test_a_membership_with_a_source_hash_applies_only_to_an_article_made_from_that_source(store):
+    store.upsert(article(source_hash="source-1"), CRAWL)
+    drain_dirty(store)
+    assert store.add_membership(ID, EMNEWS, source_hash="source-2") is None
+    assert store.add_membership(ID, EMNEWS, source_hash="") is None
+    assert store.get(ID).categories == SZB and store.dirty_categories() == {}
+    assert store.add_membership(ID, EMNEWS, digest="中国电信表示……", source_hash="source-1") == ("emnews",)
+    stored = store.get(ID)
+    assert stored.categories == {**EMNEWS, **SZB} and stored.digest == "中国电信表示……"
+    assert set(store.dirty_categories()) == {"emnews", ALL}
+    assert store.add_membership("202112212221509999", EMNEWS, source_hash="source-1") is None
+
+
+def test_an_unchanged_article_from_new_source_input_keeps_that_source_hash(store):
+    store.upsert(article(source_hash="source-1"), CRAWL)
+    drain_dirty(store)
+    again = store.upsert(article(source_hash="source-2"), CRAWL + timedelta(hours=1))
+    assert again.outcome is Outcome.UNCHANGED and again.article.updated == T0
+    assert store.get(ID).source_hash == "source-2" and store.dirty_categories() == {}
+    assert store.add_membership(ID, {}, source_hash="source-1") is None
+    assert store.add_membership(ID, {}, source_hash="source-2") == ()
+
+
+def test_an_updated_article_takes_the_source_hash_of_its_new_input(store):
+    store.upsert(article(source_hash="source-1"), CRAWL)
+    changed = store.upsert(article(title="中国电信：5G消息明年1月全面商用", source_hash="source-2"), CRAWL)
+    assert changed.outcome is Outcome.UPDATED and changed.article.source_hash == "source-2"
+    assert store.get(ID).source_hash == "source-2"
+
+
 def test_known_titles_answers_a_batch_with_the_stored_ids_only(store):
     store.upsert(article(), CRAWL)
     store.upsert(article("202112212221500002", title="央行：保持流动性合理充裕"), CRAWL)

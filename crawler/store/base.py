@@ -31,6 +31,9 @@ class Article:
     url_w: str = ""
     source: str = ""
     content_hash: str = ""
+    """Of the title and the cleaned HTML: what decides unchanged or updated."""
+    source_hash: str = ""
+    """Of the source input the title and HTML were made from: the same one needs no cleaning."""
     updated: datetime | None = None
     first_seen: datetime | None = None
 
@@ -91,16 +94,20 @@ class Store(ABC):
 
         New: stored with `first_seen = crawled_at` and `updated = published`.
         Unchanged (same `content_hash`): categories are unioned and empty `media`, `digest`,
-        `url_w`, `info_code` filled in; `updated` is kept. Updated (another hash): title,
-        content and hash replaced, categories unioned, `updated = crawled_at`; `published`,
+        `url_w`, `info_code` filled in, `source_hash` replaced; `updated` is kept. Updated
+        (another hash): title, content and hashes replaced, categories unioned, `updated = crawled_at`; `published`,
         `first_seen` and the id never change. Every category whose feed changes (and `all`)
         is marked dirty.
         """
 
     @abstractmethod
-    def add_membership(self, article_id: str, categories: Mapping[str, str], *,
-                       media: str | None = None, digest: str = "", url_w: str = "") -> tuple[str, ...] | None:
-        """Add categories (and fill empty fields) of a stored article; the added slugs, or None when unknown."""
+    def add_membership(self, article_id: str, categories: Mapping[str, str], *, media: str | None = None,
+                       digest: str = "", url_w: str = "", source_hash: str | None = None) -> tuple[str, ...] | None:
+        """Add categories (and fill empty fields) of a stored article; the added slugs, or None when unknown.
+
+        With `source_hash`, only when the stored article was built from that same source input
+        (its `source_hash`); otherwise None, and nothing is written.
+        """
 
     @abstractmethod
     def known_titles(self, article_ids: Iterable[str]) -> dict[str, str]:

@@ -17,7 +17,7 @@ ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
 RUN_FIELDS = tuple(f.name for f in fields(RunStatus))
 FILLED_FIELDS = ("media", "digest", "url_w", "info_code")
 """Fields a later sighting fills in when the stored article has them empty."""
-CONTENT_FIELDS = ("title", "link", "html", "summary", "content_raw", "text_raw", "content_hash")
+CONTENT_FIELDS = ("title", "link", "html", "summary", "content_raw", "text_raw", "content_hash", "source_hash")
 """Fields an updated article replaces."""
 BODY_FIELDS = ("html", "summary", "content_raw", "text_raw")
 """The bulky fields, which a store may keep apart from the rest of the record."""

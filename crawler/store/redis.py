@@ -55,16 +55,19 @@ end
 WRITE = LUA_HELPERS + """
 -- KEYS[1]: the article. ARGV: prefix; the call as a JSON array:
 --   [mode ('upsert' | 'member'), id, media, digest, url_w, info_code, content hash, crawled_at, score, title, link,
---    [[slug, name], ...]];
+--    [[slug, name], ...], source hash ('' for any)];
 -- then (upsert) the article's meta record as stored when new, and its html, summary, content_raw, text_raw.
 local prefix = ARGV[1]
 local call = cjson.decode(ARGV[2])
 local mode, id, hash, crawled, score, title, given = call[1], call[2], call[7], call[8], call[9], call[10], call[12]
+local source = call[13]
 local titles, slugs, all = prefix .. ':titles', prefix .. ':slugs', prefix .. ':all'
 local dirty, seq = prefix .. ':dirty', prefix .. ':dirty:seq'
 local function index(slug) return prefix .. ':cat:' .. slug end
 local meta = redis.call('HGET', KEYS[1], 'meta')
 if not meta and mode == 'member' then return false end
+local record = meta and cjson.decode(meta)
+if mode == 'member' and source ~= '' and record.source_hash ~= source then return false end
 if #given > 0 then
   local names = {}
   for _, pair in ipairs(given) do
@@ -88,7 +91,6 @@ if not meta then
   bump(dirty, seq, marks)
   return {'new'}
 end
-local record = cjson.decode(meta)
 if type(record.categories) ~= 'table' then record.categories = {} end
 local categories = record.categories
 local changed = false
@@ -118,9 +120,14 @@ local outcome = 'unchanged'
 if mode == 'upsert' and record.content_hash ~= hash then
   outcome = 'updated'
   record.title, record.link, record.content_hash, record.updated = title, call[11], hash, crawled
+  record.source_hash = source
   changed = true
   redis.call('HSET', KEYS[1], 'html', ARGV[4], 'summary', ARGV[5], 'content_raw', ARGV[6], 'text_raw', ARGV[7])
   redis.call('HSET', titles, id, title)
+end
+if mode == 'upsert' and source ~= '' and record.source_hash ~= source then
+  record.source_hash = source
+  changed = true
 end
 if changed then
   meta = cjson.encode(record)
@@ -239,10 +246,11 @@ class RedisStore(Store):
 
     def _call(self, mode: str, article_id: str, categories: Mapping[str, str], media: str | None, digest: str,
               url_w: str, info_code: str | None = None, content_hash: str = "", crawled_at: str = "",
-              score: str = "", title: str = "", link: str = "", record: Iterable[str] = ()) -> list | None:
+              score: str = "", title: str = "", link: str = "", record: Iterable[str] = (),
+              source_hash: str = "") -> list | None:
         """Run the WRITE script: one EVALSHA, its small arguments packed as one JSON array."""
         call = [mode, article_id, media or "", digest, url_w, info_code or "", content_hash, crawled_at, score,
-                title, link, sorted(categories.items())]
+                title, link, sorted(categories.items()), source_hash]
         return self._write(keys=[self.key("article", article_id)], args=[self.prefix, dumps(call), *record])
 
     def upsert(self, article: Article, crawled_at: datetime) -> UpsertResult:
@@ -252,15 +260,18 @@ class RedisStore(Store):
                       categories=categories)
         reply = self._call("upsert", article.article_id, categories, article.media, article.digest, article.url_w,
                            article.info_code, article.content_hash, time_to_text(crawled_at),
-                           repr(published.timestamp()), article.title, article.link, self._record(new))
+                           repr(published.timestamp()), article.title, article.link, self._record(new),
+                           article.source_hash)
         if reply[0] == "new":
             return UpsertResult(Outcome.NEW, tuple(categories), new)
         outcome, meta, bodies, added = reply
         return UpsertResult(Outcome(outcome), tuple(added), self._article(meta, bodies))
 
     def add_membership(self, article_id: str, categories: Mapping[str, str], *, media: str | None = None,
-                       digest: str = "", url_w: str = "") -> tuple[str, ...] | None:
-        reply = self._call("member", article_id, categories, media, digest, url_w)
+                       digest: str = "", url_w: str = "", source_hash: str | None = None) -> tuple[str, ...] | None:
+        if source_hash == "":
+            return None  # no stored article is from an unknown source input
+        reply = self._call("member", article_id, categories, media, digest, url_w, source_hash=source_hash or "")
         return None if reply is None else tuple(reply[3])
 
     @staticmethod

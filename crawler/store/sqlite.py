@@ -104,6 +104,9 @@ class SQLiteStore(Store):
             added = _union(stored, article.categories)
             filled = _fill(stored, article.media, article.digest, article.url_w, article.info_code)
             if stored.content_hash == article.content_hash:
+                if article.source_hash and article.source_hash != stored.source_hash:
+                    stored.source_hash = article.source_hash
+                    filled = True
                 if added or filled:
                     self._rewrite(stored, added, title_changed=False)
                 self._bump([*added, ALL] if added else ())
@@ -118,18 +121,28 @@ class SQLiteStore(Store):
             return UpsertResult(Outcome.UPDATED, added, stored)
 
     def add_membership(self, article_id: str, categories: Mapping[str, str], *, media: str | None = None,
-                       digest: str = "", url_w: str = "") -> tuple[str, ...] | None:
+                       digest: str = "", url_w: str = "", source_hash: str | None = None) -> tuple[str, ...] | None:
+        if source_hash is not None and not self._built_from(article_id, source_hash):
+            return None  # decided without the write lock: the common case of a new or changed article
         with self._transaction() as db:
             row = db.execute("SELECT record FROM articles WHERE article_id = ?", (article_id,)).fetchone()
             if row is None:
                 return None
             stored = article_from_json(row[0])
+            if source_hash is not None and stored.source_hash != source_hash:
+                return None
             added = _union(stored, categories)
             if _fill(stored, media, digest, url_w, None) or added:
                 self._rewrite(stored, added, title_changed=False)
             self._bump([*added, ALL] if added else ())
             self._name(categories)
             return added
+
+    def _built_from(self, article_id: str, source_hash: str) -> bool:
+        """Whether the stored article was made from this source input (an empty hash matches none)."""
+        return bool(source_hash) and bool(self._query(
+            "SELECT 1 FROM articles WHERE article_id = ? AND json_extract(record, '$.source_hash') = ?",
+            (article_id, source_hash)))
 
     def _rewrite(self, stored: Article, added: Iterable[str], *, title_changed: bool) -> None:
         self.db.execute("UPDATE articles SET record = ? WHERE article_id = ?",
