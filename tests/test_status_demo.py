@@ -47,8 +47,10 @@ def test_status_before_any_crawl_says_never_and_is_stale(tmp_path):
 
 
 def test_demo_crawls_publishes_and_serves_the_samples(tmp_path):
+    # the log goes to a file: a pipe nobody reads fills up and blocks the demo mid-shutdown
+    log = (tmp_path / "demo.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "scheduler", "demo", "--port", "0"], cwd=tmp_path,
-                            env=finews_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=finews_env(), stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         lines = []
         for line in proc.stdout:
@@ -67,7 +69,14 @@ def test_demo_crawls_publishes_and_serves_the_samples(tmp_path):
         assert (tmp_path / ".finews-demo" / "finews.db").exists()
     finally:
         proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 0
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        finally:
+            log.close()
+    assert code == 0, (tmp_path / "demo.log").read_text()[-3000:]
     again = subprocess.run([sys.executable, "-m", "scheduler", "demo", "--port", "0", "--no-serve"], cwd=tmp_path,
                            env=finews_env(), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
