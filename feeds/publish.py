@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -16,6 +18,9 @@ from .build import build_all, spec_for
 from .pages import render_index, render_opml
 
 logger = logging.getLogger(__name__)
+
+WRITERS = 4
+"""Threads writing and syncing temporary files while the next feeds are built (`os.fsync` releases the GIL)."""
 
 
 class UnsafeSlugError(ValueError):
@@ -39,17 +44,22 @@ def _temporary(path: Path) -> IO[bytes]:
     return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` via a temporary file in the same folder, fsync and rename.
-
-    Returns False, leaving the file and its mtime alone, when it already holds these bytes.
-    On any error the temporary file is removed and the old file stays as it was.
-    """
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` already holds exactly `data` (sizes are compared before any byte is read)."""
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
+        return path.stat().st_size == len(data) and path.read_bytes() == data
     except FileNotFoundError:
-        pass
+        return False
+
+
+def stage(path: Path, data: bytes) -> Path | None:
+    """Write `data` to a new temporary file beside `path` and fsync it; None when `path` holds these bytes.
+
+    Renaming the returned file onto `path` publishes it atomically. On any error the temporary
+    file is removed.
+    """
+    if _holds(path, data):
+        return None
     try:
         out = _temporary(path)
     except FileNotFoundError:
@@ -62,11 +72,54 @@ def write_atomic(path: Path, data: bytes) -> bool:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o644)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` via a temporary file in the same folder, fsync and rename.
+
+    Returns False, leaving the file and its mtime alone, when it already holds these bytes.
+    On any error the temporary file is removed and the old file stays as it was.
+    """
+    tmp = stage(path, data)
+    if tmp is None:
+        return False
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return True
+
+
+def _discard(staged: Iterable[Future[Path | None]]) -> None:
+    """Cancel the stagings not started, wait for the others and remove the temporary files they wrote."""
+    futures = list(staged)
+    for future in futures:
+        future.cancel()
+    wait(futures)
+    for future in futures:
+        if not future.cancelled() and future.exception() is None and (tmp := future.result()) is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def _rename_all(staged: dict[Path, Path | None], report: PublishReport) -> None:
+    """Move every staged temporary file onto its path; on an error the ones not moved yet are removed."""
+    try:
+        for path, tmp in staged.items():
+            if tmp is None:
+                report.unchanged.append(path)
+            else:
+                os.replace(tmp, path)
+                report.written.append(path)
+    except BaseException:
+        for tmp in staged.values():
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        raise
 
 
 def category_dir(output: Path, slug: str) -> Path:
@@ -92,10 +145,11 @@ def is_safe(output: Path, slug: str) -> bool:
 def publish(config: Config, store: Store, *, full: bool = False) -> PublishReport:
     """Rebuild the feeds of the categories changed since the last publish (every one when `full`).
 
-    Every file is built before any is written, each write is atomic, and the dirty marks are
-    cleared only after the last write: a failure leaves the published files whole and the next
-    publish retries. A category with no items left keeps its files. The index and OPML are
-    rebuilt whenever a feed was (always when `full`, and when the index is missing).
+    Every file is built and written to a synced temporary file (by a few threads, while the next
+    feeds are built) before any is renamed into place, and the dirty marks are cleared only after
+    the last rename: a failure leaves the published files whole and the next publish retries. A
+    category with no items left keeps its files. The index and OPML are rebuilt whenever a feed
+    was (always when `full`, and when the index is missing).
     """
     site = config.site
     output = site.output_dir
@@ -105,36 +159,42 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     wanted = sorted(set(names) | {ALL} if full else set(snapshot))
     report = PublishReport()
 
-    files: dict[Path, bytes] = {}
-    newest: Article | None = None
+    folders: dict[str, Path] = {}
     for slug in wanted:
         try:
-            folder = category_dir(output, slug)
+            folders[slug] = category_dir(output, slug)
         except UnsafeSlugError as exc:
             logger.error("%s", exc)
             report.refused.append(slug)
-            continue
-        entries = store.latest(slug, site.feed_size)
-        if not entries:
-            continue
-        if slug == ALL:
-            newest = entries[0]
-        for filename, data in build_all(spec_for(site, slug, names.get(slug), entries)).items():
-            files[folder / filename] = data
-        report.categories.append(slug)
+    safe = [summary for summary in summaries
+            if summary.slug in folders or summary.slug not in report.refused and is_safe(output, summary.slug)]
 
-    index = output / "index.html"
-    if report.categories or full or not index.exists():
-        safe = [summary for summary in summaries if summary.slug not in report.refused
-                and is_safe(output, summary.slug)]
-        if newest is None:
-            latest = store.latest(ALL, 1)
-            newest = latest[0] if latest else None
-        files[index] = render_index(site, safe, store.count(ALL), newest)
-        files[output / "opml.xml"] = render_opml(site, safe)
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="finews-write") as writers:
+        futures: dict[Path, Future[Path | None]] = {}
+        try:
+            newest: Article | None = None
+            for slug, folder in folders.items():
+                entries = store.latest(slug, site.feed_size)
+                if not entries:
+                    continue
+                if slug == ALL:
+                    newest = entries[0]
+                for filename, data in build_all(spec_for(site, slug, names.get(slug), entries)).items():
+                    futures[folder / filename] = writers.submit(stage, folder / filename, data)
+                report.categories.append(slug)
 
-    output.mkdir(parents=True, exist_ok=True)
-    for path, data in files.items():
-        (report.written if write_atomic(path, data) else report.unchanged).append(path)
+            index = output / "index.html"
+            if report.categories or full or not index.exists():
+                if newest is None:
+                    latest = store.latest(ALL, 1)
+                    newest = latest[0] if latest else None
+                futures[index] = writers.submit(stage, index, render_index(site, safe, store.count(ALL), newest))
+                opml = output / "opml.xml"
+                futures[opml] = writers.submit(stage, opml, render_opml(site, safe))
+            staged = {path: future.result() for path, future in futures.items()}
+        except BaseException:
+            _discard(futures.values())
+            raise
+    _rename_all(staged, report)
     store.clear_dirty({slug: counter for slug, counter in snapshot.items() if slug not in report.refused})
     return report

@@ -266,6 +266,47 @@ def test_unsafe_category_slugs_are_refused_and_everything_else_is_published(tmp_
         category_dir(config.site.output_dir, "..")
 
 
+def test_a_full_publish_writes_the_same_bytes_as_publishing_each_category_on_its_own(tmp_path):
+    full, single = make_config(tmp_path), make_config(tmp_path, output_dir="single")
+    with open_store(full.store.url) as store:
+        for n in range(30):
+            store.upsert(article(n, {f"media{n % 6}": f"媒体{n % 6}新闻"}, html=f"<p>{'正文' * n}{n}</p>"), T0)
+        report = publish(full, store, full=True)
+        assert report.categories == [ALL, *(f"media{c}" for c in range(6))]
+        for slug in report.categories:
+            store.mark_dirty([slug])
+            assert publish(single, store).categories == [slug]
+    published = {name: data for name, (data, _) in snapshot(full.site.output_dir).items()}
+    assert len(published) == 3 * 7 + 2
+    assert {name: data for name, (data, _) in snapshot(single.site.output_dir).items()} == published
+
+
+def test_a_write_failing_in_a_writer_thread_leaves_published_files_whole_and_no_temporary_file(tmp_path, monkeypatch):
+    config = make_config(tmp_path)
+    with open_store(config.store.url) as store:
+        for n in range(12):
+            store.upsert(article(n, {f"media{n % 3}": f"媒体{n % 3}新闻"}), T0)
+        publish(config, store)
+        store.upsert(article(0, {"media0": "媒体0新闻"}, title="改过的标题", content_hash="changed"), T0)
+        age(config.site.output_dir)
+        before = snapshot(config.site.output_dir)
+        fsync, calls = os.fsync, iter(range(100))
+
+        def failing_fsync(fd: int) -> None:
+            if next(calls) == 2:
+                raise OSError(28, "No space left on device")
+            fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", failing_fsync)
+        with pytest.raises(OSError, match="No space left"):
+            publish(config, store)
+        assert snapshot(config.site.output_dir) == before
+        assert set(store.dirty_categories()) == {ALL, "media0"}
+        monkeypatch.setattr(os, "fsync", fsync)
+        assert publish(config, store).categories == [ALL, "media0"]
+    assert check_atom((config.site.output_dir / "media0" / "atom.xml").read_bytes()).entries[0].title == "改过的标题"
+
+
 def test_write_atomic_skips_identical_bytes_and_replaces_changed_ones_with_a_readable_file(tmp_path):
     path = tmp_path / "feeds" / "all" / "rss.xml"
     assert write_atomic(path, b"one") is True
