@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from lxml import html as lxml_html
 
+from crawler.text import clean as cleaning
 from crawler.text.clean import clean_html, html_to_text, make_summary, strip_control_chars
 
 DATA = Path(__file__).parent / "data"
@@ -183,6 +184,16 @@ def test_xml_forbidden_characters_go_and_emoji_stay():
     assert cleaned == "<p>正文😀end</p><p>–\tok</p>"
 
 
+@pytest.mark.parametrize("html, expected", [
+    ('<p data-x="1"{"a":1}>正文</p>', "<p>正文</p>"),
+    ('<p data-x="1"{"a":1}>正文&#150;</p>', "<p>正文–</p>"),
+    ('<div class="ad_context3"{"position":"top"}>广告</div><p>正文</p>', "<p>正文</p>"),
+    ('<p><img src="/a.png"{"w":1}>正文</p>', f'<p><img src="https://finance.eastmoney.com/a.png" {IMG}>正文</p>'),
+])
+def test_an_attribute_name_lxml_cannot_set_does_not_stop_cleaning(html, expected):
+    assert clean_html(html, BASE) == expected
+
+
 def test_cdata_terminators_never_survive_literally():
     cleaned = clean_html('<p>a]]>b</p><img src="/x]]>.png" alt="]]>">', BASE)
     assert "]]>" not in cleaned
@@ -283,6 +294,33 @@ def test_cleaning_never_lets_through_scripts_handlers_script_urls_or_forbidden_c
     cleaned = clean_html(html, BASE)
     assert_feed_safe(cleaned)
     assert clean_html(cleaned, BASE) == cleaned
+
+
+@pytest.mark.parametrize("record", samples(), ids=lambda record: record["post_file"])
+def test_sample_articles_are_cleaned_in_one_round(record, monkeypatch):
+    rounds = []
+    clean_once = cleaning._clean_once
+    monkeypatch.setattr(cleaning, "_clean_once", lambda html, base: rounds.append(html) or clean_once(html, base))
+    clean_html(record["html"], "http://finance.eastmoney.com/a/1.html")
+    assert len(rounds) == (1 if record["html"].strip() else 0)
+
+
+def assert_text_as_if_parsed_afresh(cleaned: str) -> None:
+    """`html_to_text` of HTML just cleaned (read from its tree) is that of the HTML parsed anew."""
+    just_cleaned = html_to_text(cleaned)
+    clean_html("<p>另一篇</p>", BASE)
+    assert just_cleaned == html_to_text(cleaned) == html_to_text(cleaned + " ")
+
+
+@pytest.mark.parametrize("record", samples(), ids=lambda record: record["post_file"])
+def test_the_text_of_a_sample_article_just_cleaned_is_that_of_its_html_parsed_afresh(record):
+    assert_text_as_if_parsed_afresh(clean_html(record["html"], "http://finance.eastmoney.com/a/1.html"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(hostile_html)
+def test_the_text_of_html_just_cleaned_is_that_of_the_html_parsed_afresh(html):
+    assert_text_as_if_parsed_afresh(clean_html(html, BASE))
 
 
 def test_plain_text_separates_blocks_and_ignores_scripts():

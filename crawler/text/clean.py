@@ -5,8 +5,11 @@
    lines, scripts), inline stock links unwrapped to their text, every href/src made absolute or dropped;
 2. nh3: the allow-list sanitizer (the security boundary: tags, attributes, URL schemes);
 3. lxml again: the `　　` indentation out, empty elements and the blanks between blocks pruned,
-   fixed `<img>` attributes, serialized.
+   fixed `<img>` attributes, serialized;
+then a check of the final tree (`_settled`) that tells, without parsing, whether another round would
+change nothing: it runs only when the check cannot tell.
 The result is deterministic and idempotent (`clean_html(clean_html(x, base), base) == clean_html(x, base)`).
+`html_to_text` of the HTML just cleaned reads the tree it came from instead of parsing it again.
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ UNWRAP = CSSSelector(", ".join([
     'span[id^="Info."]', "span.em_stock_key_common", "a.keytip", "a.infokey",
 ]))
 STOCK_CHART_START, STOCK_CHART_END = "EM_StockImg_Start", "EM_StockImg_End"
+COMMENTS = etree.XPath("//comment() | //processing-instruction()")
+REMOVED = etree.XPath(" | ".join([*(f"//{tag}" for tag in REMOVE_TAGS), REMOVE.path]))
+STYLED = etree.XPath("//*[@style]")
+LINKED = etree.XPath("//a[@href]")
+# The paragraphs that may be an editor line or a disclaimer: with a character of their marks.
+MARKED_PARAGRAPHS = etree.XPath("//p[contains(., '责') or contains(., '郑') or contains(., '旨')]")
+BOILERPLATE_MARKS = "责郑旨"
+URL_HOLDERS = etree.XPath("//*[@href or @src]")
+UNLINKED = etree.XPath("//a[not(@href)] | //img[not(@src)]")
 
 ALLOWED_TAGS = {
     "p", "br", "strong", "b", "em", "i", "u", "a", "img", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -77,10 +89,18 @@ NH3_OPTIONS = {
     "link_rel": LINK_REL,
     "strip_comments": True,
 }
+SANITIZER = nh3.Cleaner(**NH3_OPTIONS)
+# lxml.html's parser, but its element classes looked up in C: no Python call per element.
+PARSER = etree.HTMLParser()
+PARSER.set_element_class_lookup(etree.ElementDefaultClassLookup(
+    element=lxml_html.HtmlElement, comment=lxml_html.HtmlComment, pi=lxml_html.HtmlProcessingInstruction,
+    entity=lxml_html.HtmlEntity,
+))
 # Elements that mean nothing without text (or an image, a rule, a table) inside.
 PRUNABLE = {"p", "span", "strong", "b", "em", "i", "u", "a", "sub", "sup", "h1", "h2", "h3", "h4", "h5",
             "h6", "blockquote", "li", "ul", "ol", "figure", "figcaption", "code", "pre"}
-CONTENT_XPATH = ".//img | .//hr | .//table"
+HAS_CONTENT = etree.XPath("boolean(.//img | .//hr | .//table)")
+HAS_BREAK = etree.XPath("boolean(.//br)")
 INDENT = "\u3000\u3000"
 LEADING_SPACE_RE = re.compile("^[\u3000 \t\n\r\f]+")
 LEADING_STOPS = {"img", "br", "hr", "table"}
@@ -89,9 +109,34 @@ BLOCK_TAGS = {
     "blockquote", "pre", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "figure",
     "figcaption", "center", "section", "article", "header", "footer", "aside", "nav", "main", "address",
 }
+BLANK_TAIL_TAGS = tuple(BLOCK_TAGS - {"br"})
 MAX_ROUNDS = 4
+PHRASING = frozenset({"span", "strong", "b", "em", "i", "u", "a", "sub", "sup", "code", "br", "img"})
+FLOW = PHRASING | {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "figure", "figcaption",
+                   "table", "hr", "pre"}
+# The children each element may have for both parsers to read its serialization back as it is;
+# the ones marked False take no text either. Anything else (`<h2>` in `<h1>`, `<p>` in `<a>`,
+# text in a table) is left to the repeat.
+NESTING: dict[str, tuple[frozenset[str], bool]] = {
+    **{tag: (PHRASING, True) for tag in PHRASING - {"br", "img"}},
+    **{tag: (PHRASING, True) for tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "pre")},
+    **{tag: (FLOW, True) for tag in ("div", "li", "blockquote", "figure", "figcaption", "td", "th")},
+    "ul": (frozenset({"li"}), False), "ol": (frozenset({"li"}), False),
+    "table": (frozenset({"thead", "tbody"}), False),
+    "thead": (frozenset({"tr"}), False), "tbody": (frozenset({"tr"}), False),
+    "tr": (frozenset({"td", "th"}), False),
+    "br": (frozenset(), False), "img": (frozenset(), False), "hr": (frozenset(), False),
+}
+MAX_SETTLED_DEPTH = 64  # far below where libxml2 stops nesting (html5ever has no limit)
+BOM = "\ufeff"  # html5ever drops it at the start of its input
+# What libxml2 writes into an href/src as it is (it escapes spaces, for one).
+PLAIN_URL_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 SENTENCE_ENDS = "。！？；"
 CLOSERS = "”’」』）》】\"')"
+
+# The last `clean_html` result that `_settled` vouched for, with its tree (what parsing it gives),
+# or once `html_to_text` has read that, its text: the summary is made from the HTML just cleaned.
+_last_cleaned: tuple[str, lxml_html.HtmlElement | str] = ("", "")
 
 
 def strip_control_chars(text: str) -> str:
@@ -104,18 +149,36 @@ def _forbidden_reference(match: re.Match[str]) -> str:
     return "" if code <= 0x10FFFF and XML_FORBIDDEN_RE.match(chr(code)) else match[0]
 
 
-def _parse(html: str) -> lxml_html.HtmlElement:
+def _prepare(html: str) -> str:
+    """`html` without control characters and references to XML-forbidden ones (`&#1;`).
+
+    lxml refuses to hold those (and leaves the C1 ones to the parser, which reads `&#150;` as
+    the en dash HTML says it is).
+    """
+    html = strip_control_chars(html)
+    return CHAR_REFERENCE_RE.sub(_forbidden_reference, html) if "&#" in html else html
+
+
+def _fragment(html: str) -> lxml_html.HtmlElement:
     """The fragment under a bare `<div>` (a whole document gives its body's content).
 
-    References to XML-forbidden characters (`&#1;`) go first: lxml refuses to hold them (and
-    leaves the C1 ones to the parser, which reads `&#150;` as the en dash HTML says it is).
+    As `lxml.html.fragment_fromstring(html, create_parent="div")` reads it, with `PARSER`.
     """
-    html = CHAR_REFERENCE_RE.sub(_forbidden_reference, strip_control_chars(html))
-    return lxml_html.fragment_fromstring(html, create_parent="div")
+    elements = lxml_html.fragments_fromstring(html, parser=PARSER)
+    root = PARSER.makeelement("div")
+    if elements and isinstance(elements[0], str):
+        root.text = elements.pop(0)
+    root.extend(elements)
+    return root
+
+
+def _parse(html: str) -> lxml_html.HtmlElement:
+    """`html` as a fragment under a bare `<div>`, made fit for lxml first."""
+    return _fragment(_prepare(html))
 
 
 def _inner_html(root: lxml_html.HtmlElement) -> str:
-    serialized = lxml_html.tostring(root, encoding="unicode")
+    serialized = etree.tostring(root, method="html", encoding="unicode")
     return serialized[len("<div>"):-len("</div>")]
 
 
@@ -130,7 +193,11 @@ def _text(element: lxml_html.HtmlElement) -> str:
 
 
 def _strip_controls(root: lxml_html.HtmlElement) -> None:
-    """Control characters that character references put back out of text and attributes."""
+    """Control characters that character references put back out of text and attributes.
+
+    Only references put them back (no named one stands for one): `_prepare` took the others.
+    An attribute is set only when it changes: libxml2 keeps names (`{"a":`) lxml cannot set.
+    """
     for node in root.iter():
         if node.text:
             node.text = strip_control_chars(node.text)
@@ -138,12 +205,15 @@ def _strip_controls(root: lxml_html.HtmlElement) -> None:
             node.tail = strip_control_chars(node.tail)
         if isinstance(node.tag, str):
             for name, value in node.attrib.items():
-                node.set(name, strip_control_chars(value))
+                if CONTROL_RE.search(value):
+                    node.set(name, strip_control_chars(value))
 
 
-def _drop_stock_chart(root: lxml_html.HtmlElement) -> None:
-    """Everything between `<!-- EM_StockImg_Start -->` and its sibling `<!-- EM_StockImg_End -->`."""
-    for start in root.xpath(f"//comment()[contains(., '{STOCK_CHART_START}')]"):
+def _drop_stock_chart(comments: list[lxml_html.HtmlComment | lxml_html.HtmlProcessingInstruction]) -> None:
+    """Everything between a `<!-- EM_StockImg_Start -->` in `comments` and its sibling `…_End -->`."""
+    for start in comments:
+        if start.tag is not etree.Comment or STOCK_CHART_START not in (start.text or ""):
+            continue
         block = []
         node = start.getnext()
         while node is not None and not (node.tag is etree.Comment and STOCK_CHART_END in (node.text or "")):
@@ -164,24 +234,33 @@ def _host(url: str) -> str:
         return ""
 
 
-def _drop_boilerplate(root: lxml_html.HtmlElement) -> None:
-    _drop_stock_chart(root)
-    for element in root.xpath("//comment() | //processing-instruction()"):
+def _is_boilerplate_paragraph(element: lxml_html.HtmlElement) -> bool:
+    """An editor line or the disclaimer."""
+    text = _text(element)
+    return bool(EDITOR_RE.match(text) or DISCLAIMER_RE.match(text) or DISCLAIMER_TEXT in text)
+
+
+def _drop_boilerplate(root: lxml_html.HtmlElement, html: str) -> None:
+    """The removals and unwrappings; `html` is what `root` was parsed from.
+
+    Whether an element goes depends on it alone, and what stays is the same whatever the order
+    of the removals: they are all found first, then made. A comment holds its text as `html` has
+    it, and a paragraph's text is there too unless a character reference wrote it: without a
+    stock chart marker or a character of the editor line's and disclaimer's marks in `html`,
+    there is nothing to look for.
+    """
+    comments = COMMENTS(root)
+    if STOCK_CHART_START in html:
+        _drop_stock_chart(comments)
+    doomed = [*comments, *REMOVED(root)]
+    doomed += [element for element in STYLED(root) if HIDDEN_STYLE_RE.search(element.get("style", ""))]
+    doomed += [element for element in LINKED(root) if _host(element.get("href")) in AD_HOSTS]
+    for element in doomed:
         _remove(element)
-    for element in list(root.iter(*REMOVE_TAGS)):
-        _remove(element)
-    for element in REMOVE(root):
-        _remove(element)
-    for element in root.xpath("//*[@style]"):
-        if HIDDEN_STYLE_RE.search(element.get("style", "")):
-            _remove(element)
-    for element in root.xpath("//a[@href]"):
-        if _host(element.get("href")) in AD_HOSTS:
-            _remove(element)
-    for element in list(root.iter("p")):
-        text = _text(element)
-        if EDITOR_RE.match(text) or DISCLAIMER_RE.match(text) or DISCLAIMER_TEXT in text:
-            _remove(element)
+    if "&#" in html or any(mark in html for mark in BOILERPLATE_MARKS):
+        for element in MARKED_PARAGRAPHS(root):
+            if _is_boilerplate_paragraph(element):
+                _remove(element)
     for element in UNWRAP(root):
         element.drop_tag()
 
@@ -203,7 +282,7 @@ def _absolute_url(link: str, base_url: str) -> str | None:
 
 def _absolutize(root: lxml_html.HtmlElement, base_url: str) -> None:
     """Every href/src absolute; a link that cannot be becomes its text, such an image goes."""
-    for element in root.xpath("//*[@href or @src]"):
+    for element in URL_HOLDERS(root):
         for name in ("href", "src"):
             value = element.get(name)
             if value is None:
@@ -213,19 +292,26 @@ def _absolutize(root: lxml_html.HtmlElement, base_url: str) -> None:
                 del element.attrib[name]
             else:
                 element.set(name, url)
-    for element in root.xpath("//a[not(@href)]"):
-        element.drop_tag()
-    for element in root.xpath("//img[not(@src)]"):
-        _remove(element)
+    for element in UNLINKED(root):
+        if element.tag == "a":
+            element.drop_tag()
+        else:
+            _remove(element)
 
 
-def _drop_indentation(root: lxml_html.HtmlElement) -> None:
-    """`　　` out everywhere, and the leading blanks of each paragraph; CR as LF."""
-    for node in root.iter():
-        if node.text:
-            node.text = node.text.replace("\r\n", "\n").replace("\r", "\n").replace(INDENT, "")
-        if node.tail:
-            node.tail = node.tail.replace("\r\n", "\n").replace("\r", "\n").replace(INDENT, "")
+def _drop_indentation(root: lxml_html.HtmlElement, html: str) -> None:
+    """`　　` out everywhere, and the leading blanks of each paragraph; CR as LF.
+
+    `html` is what `root` was parsed from: without `　　`, CR or a character reference there (no
+    named one stands for them), no text has them.
+    """
+    if INDENT in html or "\r" in html or "&#" in html:
+        for node in root.iter():
+            text, tail = node.text, node.tail
+            if text and (INDENT in text or "\r" in text):
+                node.text = text.replace("\r\n", "\n").replace("\r", "\n").replace(INDENT, "")
+            if tail and (INDENT in tail or "\r" in tail):
+                node.tail = tail.replace("\r\n", "\n").replace("\r", "\n").replace(INDENT, "")
     for paragraph in root.iter("p"):
         _strip_leading_blanks(paragraph)
 
@@ -251,16 +337,16 @@ def _strip_leading_blanks(element: lxml_html.HtmlElement) -> bool:
 def _prune_empty(root: lxml_html.HtmlElement) -> None:
     """Elements left without content (an emptied paragraph, a link around nothing) go."""
     for element in reversed(list(root.iter(*PRUNABLE))):
-        if element.text_content().strip() or element.xpath(CONTENT_XPATH):
+        if (element.text and element.text.strip()) or element.text_content().strip() or HAS_CONTENT(element):
             continue
-        if element.tag != "p" and element.xpath(".//br"):
+        if element.tag != "p" and HAS_BREAK(element):
             continue
         _remove(element)
 
 
 def _drop_blank_tails(root: lxml_html.HtmlElement) -> None:
     """The whitespace between blocks (the page's line breaks) out: it renders as nothing."""
-    for element in root.iter(*BLOCK_TAGS - {"br"}):
+    for element in root.iter(*BLANK_TAIL_TAGS):
         if element.tail and not element.tail.strip(" \t\n\r\f"):
             element.tail = None
 
@@ -275,34 +361,103 @@ def _fix_images(root: lxml_html.HtmlElement) -> None:
                 image.set(name, attributes[name])
 
 
-def _clean_once(html: str, base_url: str) -> str:
-    root = _parse(html)
-    _strip_controls(root)
-    _drop_boilerplate(root)
+def _clean_once(html: str, base_url: str) -> tuple[str, lxml_html.HtmlElement | None]:
+    """One round of the passes: the cleaned HTML, and the tree it was serialized from."""
+    html = _prepare(html)
+    root = _fragment(html)
+    if "&#" in html:
+        _strip_controls(root)
+    _drop_boilerplate(root, html)
     _absolutize(root, base_url)
-    sanitized = nh3.clean(_inner_html(root), **NH3_OPTIONS)
+    sanitized = SANITIZER.clean(_inner_html(root))
     if not sanitized.strip():
-        return ""
-    root = _parse(sanitized)
-    _drop_indentation(root)
+        return "", None
+    sanitized = _prepare(sanitized)
+    root = _fragment(sanitized)
+    _drop_indentation(root, sanitized)
     _prune_empty(root)
     _drop_blank_tails(root)
     _fix_images(root)
-    return _inner_html(root).strip()
+    return _inner_html(root).strip(), root
+
+
+def _nests_plainly(element: lxml_html.HtmlElement, in_link: bool = False, depth: int = 0) -> bool:
+    """Whether libxml2 and html5ever both read the element's serialization back as this very tree."""
+    children, takes_text = NESTING[element.tag]
+    if not takes_text and element.text:
+        return False
+    if element.tag == "pre" and (element.text or "").startswith("\n"):
+        return False  # html5ever drops that line break, libxml2 keeps it
+    in_link = in_link or element.tag == "a"
+    for child in element:
+        tag = child.tag
+        if tag not in children or (in_link and tag == "a") or (not takes_text and child.tail):
+            return False
+        if depth >= MAX_SETTLED_DEPTH or not _nests_plainly(child, in_link, depth + 1):
+            return False
+    return True
+
+
+def _leading_blanks_settled(element: lxml_html.HtmlElement) -> bool | None:
+    """Whether `_strip_leading_blanks` leaves the element as it is; None while it would go on."""
+    if element.tag in LEADING_STOPS:
+        return True
+    if element.text:
+        return not LEADING_SPACE_RE.match(element.text)
+    for child in element:
+        settled = _leading_blanks_settled(child)
+        if settled is not None:
+            return settled
+        if child.tail:
+            return not LEADING_SPACE_RE.match(child.tail)
+    return None
+
+
+def _settled(root: lxml_html.HtmlElement, cleaned: str, base_url: str) -> bool:
+    """Whether cleaning `cleaned` (serialized from `root`) again gives it back as it is.
+
+    A conservative check, no parsing: both parsers read `cleaned` back as `root` (plain nesting,
+    no leading BOM, no `　　`, CR or character reference to mend), and no pass would change `root`
+    again (nothing left to remove or unwrap, no paragraph blank to strip, every URL final).
+    """
+    if cleaned.startswith(BOM) or INDENT in cleaned or "\r" in cleaned or "&#" in cleaned:
+        return False
+    if not _nests_plainly(root):
+        return False
+    if any(_leading_blanks_settled(paragraph) is False for paragraph in root.iter("p")):
+        return False
+    if any(mark in cleaned for mark in BOILERPLATE_MARKS):
+        if any(map(_is_boilerplate_paragraph, MARKED_PARAGRAPHS(root))):
+            return False
+    for element in root.iter("a", "img"):
+        name = "href" if element.tag == "a" else "src"
+        url = element.get(name)
+        if url is None or not PLAIN_URL_RE.fullmatch(url) or _absolute_url(url, base_url) != url:
+            return False
+        if name == "href" and _host(url) in AD_HOSTS:
+            return False
+    return True
 
 
 def clean_html(html: str, base_url: str) -> str:
     """Boilerplate removed, stock links as text, URLs absolute, sanitized by nh3's allow-list.
 
-    The passes repeat until the result stays the same (article HTML: after one repeat), so that
-    cleaning is idempotent: libxml2 and html5ever mend bad nesting differently (`<h1><font><h1>`),
-    and what one leaves, the other may mend again.
+    The passes repeat until the result stays the same, so that cleaning is idempotent: libxml2
+    and html5ever mend bad nesting differently (`<h1><font><h1>`), and what one leaves, the other
+    may mend again. A repeat runs only when `_settled` cannot show that it would change nothing
+    (article HTML: it can).
     """
+    global _last_cleaned
     if not html or not html.strip():
         return ""
-    cleaned = _clean_once(html, base_url)
+    cleaned, root = _clean_once(html, base_url)
+    if root is None:
+        return cleaned
+    if _settled(root, cleaned, base_url):
+        _last_cleaned = (cleaned, root)
+        return cleaned
     for _ in range(MAX_ROUNDS - 1):
-        again = _clean_once(cleaned, base_url)
+        again, _ = _clean_once(cleaned, base_url)
         if again == cleaned:
             break
         cleaned = again
@@ -311,9 +466,21 @@ def clean_html(html: str, base_url: str) -> str:
 
 def html_to_text(html: str) -> str:
     """The whitespace-normalized plain text of an HTML fragment (blocks and `<br>` as spaces)."""
+    global _last_cleaned
     if not html or not html.strip():
         return ""
-    root = _parse(html)
+    cleaned, tree_or_text = _last_cleaned
+    if html != cleaned:
+        return _spaced_text(_parse(html))
+    if isinstance(tree_or_text, str):
+        return tree_or_text
+    text = _spaced_text(tree_or_text)
+    _last_cleaned = (cleaned, text)
+    return text
+
+
+def _spaced_text(root: lxml_html.HtmlElement) -> str:
+    """`html_to_text` of the tree (which it changes)."""
     for element in list(root.iter("script", "style")):
         _remove(element)
     for element in root.iter(*BLOCK_TAGS):
