@@ -29,6 +29,8 @@ class ArticleItem:
     category: str | None = None
     category_name: str | None = None
     also_listed: list["MembershipItem"] = field(default_factory=list)
+    maybe_stored: bool = True
+    """False when the store did not hold the id as the list was read: its input is not worth looking up."""
 
 
 @dataclass

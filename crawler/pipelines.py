@@ -130,10 +130,11 @@ def normalize_unless_known(item: ArticleItem, config: Config, store: Store) -> A
     """The normalized article; or, when the store holds one made from the very same source input,
     its categories merged there (one atomic step) and nothing cleaned."""
     article = prepare(item, config)
-    added = store.add_membership(article.article_id, article.categories, media=article.media,
-                                 digest=article.digest, url_w=article.url_w, source_hash=article.source_hash)
-    if added is not None:
-        return UnchangedSource(item.source, article.article_id, added)
+    if item.maybe_stored:
+        added = store.add_membership(article.article_id, article.categories, media=article.media,
+                                     digest=article.digest, url_w=article.url_w, source_hash=article.source_hash)
+        if added is not None:
+            return UnchangedSource(item.source, article.article_id, added)
     return clean(article)
 
 

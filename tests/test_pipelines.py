@@ -49,6 +49,13 @@ def test_an_item_from_stored_source_input_is_not_cleaned_again_and_gains_its_new
     assert (stored.html, stored.updated) == (first.html, first.published)
 
 
+def test_an_item_listed_as_not_stored_is_cleaned_without_asking_the_store(config, store, item):
+    store.upsert(normalize(item, config), CRAWLED)
+    listed_new = normalize_unless_known(replace(item, maybe_stored=False), config, store)
+    assert isinstance(listed_new, Article) and listed_new.html
+    assert store.upsert(listed_new, CRAWLED).outcome is Outcome.UNCHANGED
+
+
 def test_an_item_with_edited_content_is_cleaned_and_updates_the_article(config, store, item):
     store.upsert(normalize(item, config), CRAWLED)
     edited = replace(item, content=item.content + "<p>（更正）</p>")

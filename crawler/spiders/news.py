@@ -77,6 +77,7 @@ class NewsSpider(scrapy.Spider):
         self.blocked: dict[str, str] = {}
         self.pending: set[str] = set()
         self.fetched: set[str] = set()
+        self.unstored: set[str] = set()  # ids the store did not hold when listed: their input is not looked up
         self.deferred: dict[str, list[MembershipItem]] = defaultdict(list)
         self.waiting: dict[str, list[MembershipItem]] = defaultdict(list)
         self.final_statuses: dict[str, RunStatus] = {}
@@ -171,6 +172,8 @@ class NewsSpider(scrapy.Spider):
             if article_id in self.fetched or not self.filed_under(source, entry, (filed or {}).get(article_id)):
                 yield self.membership(source, entry)
             return
+        if article_id not in known:
+            self.unstored.add(article_id)
         if entry.complete:
             self.fetched.add(article_id)
             yield self.article_item(source, entry, content=entry.content)
@@ -287,16 +290,19 @@ class NewsSpider(scrapy.Spider):
 
     def give_up(self, entry: Entry) -> Iterator[Any]:
         self.pending.discard(entry.article_id)
+        self.unstored.discard(entry.article_id)
         self.deferred.pop(entry.article_id, None)
         return iter(())
 
     def article_item(self, source: SourceConfig, entry: Entry, content: str = "", text: str = "") -> ArticleItem:
+        maybe_stored = entry.article_id not in self.unstored
+        self.unstored.discard(entry.article_id)
         return ArticleItem(
             source=source.name, source_kind=source.kind, article_id=entry.article_id, title=entry.title,
             time_text=entry.time_text, link=entry.link or entry.fetch_url, crawled_at=self.crawled_at,
             media=entry.media, info_code=entry.info_code, content=content, text=text,
             summary=entry.summary, digest=entry.digest, url_w=entry.url_w,
-            category=source.category, category_name=source.category_name,
+            category=source.category, category_name=source.category_name, maybe_stored=maybe_stored,
         )
 
     # -- failures ------------------------------------------------------------------------

@@ -104,10 +104,10 @@ class SQLiteStore(Store):
             added = _union(stored, article.categories)
             filled = _fill(stored, article.media, article.digest, article.url_w, article.info_code)
             if stored.content_hash == article.content_hash:
-                if article.source_hash and article.source_hash != stored.source_hash:
+                new_source = bool(article.source_hash) and article.source_hash != stored.source_hash
+                if new_source:
                     stored.source_hash = article.source_hash
-                    filled = True
-                if added or filled:
+                if added or filled or new_source:
                     self._rewrite(stored, added, title_changed=False)
                 self._bump([*added, ALL] if added else ())
                 self._name(article.categories)
