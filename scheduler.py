@@ -31,16 +31,16 @@ def cmd_crawl(config: Config, args: argparse.Namespace) -> int:
     from crawler.runner import run_crawl
 
     statuses = run_crawl(config, args.source or None)
-    if not args.no_publish:
-        publish_and_report(config, full=False)
+    published = publish_and_report(config, full=False) if not args.no_publish else True
     if statuses and all(status.outcome != "ok" for status in statuses.values()):
         logger.error("every source failed: %s",
                      ", ".join(f"{name} ({status.outcome})" for name, status in statuses.items()))
         return 1
-    return 0
+    return 0 if published else 1
 
 
-def publish_and_report(config: Config, full: bool) -> None:
+def publish_and_report(config: Config, full: bool) -> bool:
+    """Publish and log what was done; False when a category could not be published (the log says why)."""
     from crawler.store import open_store
     from feeds.publish import publish
 
@@ -48,12 +48,16 @@ def publish_and_report(config: Config, full: bool) -> None:
         report = publish(config, store, full=full)
     logger.info("published %d categories: %d files written, %d unchanged, into %s",
                 len(report.categories), len(report.written), len(report.unchanged), config.site.output_dir)
+    unpublished = [*report.refused, *report.failed]
+    if unpublished:
+        logger.error("not published: %s", ", ".join(f"{slug} ({report.failed.get(slug, 'unsafe slug')})"
+                                                      for slug in unpublished))
+    return not unpublished
 
 
 def cmd_publish(config: Config, args: argparse.Namespace) -> int:
     setup_logging()
-    publish_and_report(config, full=args.all)
-    return 0
+    return 0 if publish_and_report(config, full=args.all) else 1
 
 
 SCHEDULER_LOCK = "scheduler"
@@ -317,7 +321,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from feeds.serve import make_server, server_url
 
     setup_logging()
-    server = make_server(config.site.output_dir, args.host, args.port)
+    server = make_server(config.site.output_dir, args.host, args.port, args.idle_timeout)
     print(f"serving {config.site.output_dir} at {server_url(server)} (Ctrl-C to stop)", flush=True)
     serve_until_stopped(server)
     return 0
@@ -412,6 +416,8 @@ def cmd_worker(config: Config, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from feeds.serve import IDLE_TIMEOUT
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                         help="config file (default: ./finews.toml if present, else built-in defaults)")
@@ -437,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="serve the output folder over HTTP")
     serve.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT, metavar="SECONDS",
+                       help=f"close a connection silent this long (default {IDLE_TIMEOUT:g})")
     serve.set_defaults(handler=cmd_serve)
 
     status = commands.add_parser("status", parents=[common],

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from .settings import USER_AGENT
+from .text.slugs import RESERVED_SLUGS, is_slug
+from .text.times import BEIJING
+
 DEFAULT_CONFIG_NAME = "finews.toml"
 SOURCE_KINDS = ("choice", "eastmoney", "fastnews")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
 
@@ -65,10 +68,7 @@ class CrawlConfig:
     retry_backoff: float = 1.0
     retry_after_max: float = 60.0
     robotstxt_obey: bool = True
-    user_agent: str = (
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-        "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
-    )
+    user_agent: str = USER_AGENT
     max_page_bytes: int = 8 * 1024 * 1024
 
 
@@ -106,10 +106,9 @@ class SourceConfig:
             return self.every
         from apscheduler.triggers.cron import CronTrigger
         from datetime import datetime
-        from zoneinfo import ZoneInfo
 
-        trigger = CronTrigger.from_crontab(self.cron, timezone=ZoneInfo("Asia/Shanghai"))
-        first = trigger.get_next_fire_time(None, datetime(2024, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")))
+        trigger = CronTrigger.from_crontab(self.cron, timezone=BEIJING)
+        first = trigger.get_next_fire_time(None, datetime(2024, 1, 1, tzinfo=BEIJING))
         second = trigger.get_next_fire_time(first, first)
         return (second - first).total_seconds()
 
@@ -232,7 +231,7 @@ def _check_cron(value: str) -> str:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        CronTrigger.from_crontab(value, timezone="Asia/Shanghai")
+        CronTrigger.from_crontab(value, timezone=BEIJING)
     except ValueError as exc:
         raise ValueError(f"bad cron expression {value!r}: {exc}") from None
     return value
@@ -429,8 +428,10 @@ def _read_source(file: str, index: int, data: Any) -> SourceConfig:
         pages = _positive_int(r, "pages", 1)
 
     category = r.get("category", str)
-    if category is not None and not SLUG_RE.match(category):
-        raise r.error("category", f"{category!r} is not a slug ([a-z0-9-])")
+    if category is not None and not is_slug(category):
+        raise r.error("category", f"{category!r} is not a slug ([a-z0-9-], at most 64 characters)")
+    if category in RESERVED_SLUGS:
+        raise r.error("category", f"{category!r} is a name the output uses for itself")
     category_name = r.get("category_name", str)
     if category_name is not None and category is None:
         raise r.error("category_name", "needs category")
@@ -470,8 +471,10 @@ def _read_categories(file: str, data: Any) -> dict[str, str]:
     slugs = r.get("slugs", dict, {})
     r.finish()
     for media, slug in slugs.items():
-        if not isinstance(slug, str) or not SLUG_RE.match(slug):
-            raise ConfigError(file, f"categories.slugs.{media}", f"{slug!r} is not a slug ([a-z0-9-])")
+        if not isinstance(slug, str) or not is_slug(slug):
+            raise ConfigError(file, f"categories.slugs.{media}", f"{slug!r} is not a slug ([a-z0-9-], at most 64 characters)")
+        if slug in RESERVED_SLUGS:
+            raise ConfigError(file, f"categories.slugs.{media}", f"{slug!r} is a name the output uses for itself")
     return dict(slugs)
 
 

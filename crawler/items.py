@@ -20,7 +20,6 @@ class ArticleItem:
     link: str
     crawled_at: datetime
     media: str | None = None
-    info_code: str | None = None
     content: str = ""
     text: str = ""
     summary: str = ""

@@ -13,16 +13,20 @@ from .config import Config
 from .items import ArticleItem, MembershipItem, StoredItem, UnchangedSource
 from .spiders.news import config_from_settings
 from .store import Article, Outcome, Store
-from .text.clean import clean_html, make_summary, strip_control_chars
-from .text.ids import article_id_from
-from .text.slugs import categories_for
+from .text.clean import clean_html, clean_media, make_summary, plain_text
+from .text.ids import info_code_for, is_article_id
+from .text.slugs import CategorySlugs
 from .text.times import parse_time
 
 logger = logging.getLogger(__name__)
 
 
-def clean_media(media: str | None) -> str | None:
-    return " ".join(strip_control_chars(media or "").split()) or None
+def plain_digest(digest: str) -> str:
+    """A list's digest as plain text ("" when its markup nests too deep to trust)."""
+    try:
+        return plain_text(digest)
+    except ValueError:
+        return ""
 
 
 def content_hash(title: str, html: str) -> str:
@@ -62,16 +66,20 @@ class NotUsable(ValueError):
         super().__init__(detail)
 
 
-def prepare(item: ArticleItem, config: Config) -> Article:
-    """ArticleItem → Article, all but its cleaning: id, Beijing time, categories, source hash.
+def prepare(item: ArticleItem, config: Config, slugs: CategorySlugs | None = None) -> Article:
+    """ArticleItem → Article, all but its cleaning: id, plain-text title, Beijing time, categories, source hash.
 
-    `summary` holds the summary the source gave until `clean` makes the real one.
+    `summary` holds the summary the source gave until `clean` makes the real one; `slugs` hands
+    out the category slugs (a fresh one, knowing no stored category, when not given).
     """
+    slugs = slugs or CategorySlugs(config.category_slugs)
+    article_id = item.article_id
+    if not is_article_id(article_id):
+        raise NotUsable("bad_id", f"id {article_id[:80]!r} is not 18 digits")
     try:
-        article_id = article_id_from(item.article_id)
+        title = plain_text(item.title)
     except ValueError as exc:
-        raise NotUsable("bad_id", str(exc)) from None
-    title = " ".join(strip_control_chars(item.title).split())
+        raise NotUsable("bad_title", str(exc)) from None
     if not title:
         raise NotUsable("missing_title", "no title")
     try:
@@ -80,22 +88,22 @@ def prepare(item: ArticleItem, config: Config) -> Article:
         raise NotUsable("bad_time", str(exc)) from None
     media = clean_media(item.media)
     try:
-        categories = categories_for(config.category_slugs, item.category, item.category_name, media)
+        categories = slugs.categories_for(item.category, item.category_name, media)
     except ValueError as exc:
         raise NotUsable("bad_media", str(exc)) from None
-    digest, url_w = strip_control_chars(item.digest).strip(), item.url_w
+    digest, url_w = plain_digest(item.digest), item.url_w
     for other in item.also_listed:
         other_media = clean_media(other.media)
         try:
-            categories.update(categories_for(config.category_slugs, other.category, other.category_name, other_media))
+            categories.update(slugs.categories_for(other.category, other.category_name, other_media))
         except ValueError:
             pass
         media = media or other_media
-        digest = digest or strip_control_chars(other.digest).strip()
+        digest = digest or plain_digest(other.digest)
         url_w = url_w or other.url_w
     return Article(
         article_id=article_id,
-        info_code=item.info_code or f"NW{article_id}",
+        info_code=info_code_for(article_id),
         title=title,
         link=item.link,
         published=published,
@@ -116,20 +124,21 @@ def clean(article: Article) -> Article:
     article.html = clean_html(article.content_raw or article.text_raw, article.link)
     if not article.html:
         raise NotUsable("empty_article", "no article text after cleaning")
-    article.summary = make_summary(article.summary, article.html, article.title)
+    article.summary = plain_digest(make_summary(article.summary, article.html, article.title))
     article.content_hash = content_hash(article.title, article.html)
     return article
 
 
-def normalize(item: ArticleItem, config: Config) -> Article:
+def normalize(item: ArticleItem, config: Config, slugs: CategorySlugs | None = None) -> Article:
     """ArticleItem → Article: Beijing time, categories, clean HTML, summary, hashes."""
-    return clean(prepare(item, config))
+    return clean(prepare(item, config, slugs))
 
 
-def normalize_unless_known(item: ArticleItem, config: Config, store: Store) -> Article | UnchangedSource:
+def normalize_unless_known(item: ArticleItem, config: Config, store: Store,
+                           slugs: CategorySlugs | None = None) -> Article | UnchangedSource:
     """The normalized article; or, when the store holds one made from the very same source input,
     its categories merged there (one atomic step) and nothing cleaned."""
-    article = prepare(item, config)
+    article = prepare(item, config, slugs)
     if item.maybe_stored:
         added = store.add_membership(article.article_id, article.categories, media=article.media,
                                      digest=article.digest, url_w=article.url_w, source_hash=article.source_hash)
@@ -149,7 +158,7 @@ class NormalizePipeline(_SpiderPipeline):
         if not isinstance(item, ArticleItem):
             return item
         try:
-            return normalize_unless_known(item, self.spider.config, self.spider.store)
+            return normalize_unless_known(item, self.spider.config, self.spider.store, self.spider.slugs)
         except NotUsable as exc:
             raise self.drop(item, exc.reason, str(exc)) from None
 
@@ -194,14 +203,13 @@ class StorePipeline(_SpiderPipeline):
         return any([bool(self.apply_membership(item)) for item in waiting])
 
     def apply_membership(self, item: MembershipItem) -> tuple[str, ...] | None:
-        config: Config = self.spider.config
         media = clean_media(item.media)
         try:
-            categories = categories_for(config.category_slugs, item.category, item.category_name, media)
+            categories = self.spider.slugs.categories_for(item.category, item.category_name, media)
         except ValueError:
             categories = {}
         return self.store.add_membership(item.article_id, categories, media=media,
-                                         digest=strip_control_chars(item.digest).strip(), url_w=item.url_w)
+                                         digest=plain_digest(item.digest), url_w=item.url_w)
 
     def add_membership(self, item: MembershipItem) -> Any:
         added = self.apply_membership(item)

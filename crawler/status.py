@@ -15,6 +15,8 @@ from .text.times import BEIJING
 logger = logging.getLogger("crawler.sources")
 
 COUNTERS = ("listed", "new", "unchanged", "updated", "dropped", "errors")
+PUBLISH_RUN = "@publish"
+"""The run record of the last publish (never a source's name: those start with a letter or digit)."""
 
 
 def stat_key(source: str, key: str) -> str:
@@ -116,8 +118,12 @@ def status_report(config: Config, store: Store, now: datetime | None = None) -> 
         "newest": c.newest_published.isoformat() if c.newest_published else None,
         "newest_title": c.newest_title,
     } for c in store.categories()]
+    published = runs.get(PUBLISH_RUN)
+    publish = {"outcome": published.outcome, "finished": published.finished.isoformat() if published.finished else None,
+               "categories": published.listed, "failed": published.errors, "message": published.message,
+               } if published else {"outcome": "never"}
     return {"now": now.isoformat(), "store": config.store.url, "output_dir": str(config.site.output_dir),
-            "sources": sources, "categories": categories,
+            "sources": sources, "categories": categories, "publish": publish,
             "stale": [s["name"] for s in sources if s["stale"]]}
 
 
@@ -138,6 +144,12 @@ def format_status(report: dict) -> str:
         category_rows.append((c["slug"], c["name"], str(c["items"]), _short(c["newest"])))
     lines = [f"store: {report['store']}", f"output: {report['output_dir']}", ""]
     lines += _table(source_rows) + [""] + _table(category_rows)
+    publish = report["publish"]
+    lines += ["", f"last publish: {publish['outcome']}" + (f" at {_short(publish['finished'])}, "
+                                                           f"{publish['categories']} categories"
+                                                           if publish.get("finished") else "")]
+    if publish.get("message"):
+        lines.append(f"  not published: {publish['message']}")
     messages = [f"  {s['name']}: {s['message']}" for s in report["sources"] if s["message"]]
     if messages:
         lines += ["", "messages:"] + messages

@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from w3lib.url import safe_url_string
+
 from crawler.config import Config
 from crawler.store import Article
+from crawler.text.clean import source_html_or_clean
+from crawler.text.ids import info_code_for, is_article_id
 from crawler.text.times import BEIJING, format_jekyll
 
+from .pages import web_url
+from .paths import UnsafePathError, inside
 from .publish import write_atomic
 
 INDENT = "\u3000\u3000"
@@ -23,6 +29,11 @@ class Post:
 def yaml_quoted(value: str) -> str:
     """A YAML double-quoted scalar: only `\\` and `"` need escaping for Jekyll to read it."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _link(url: str) -> str:
+    """A link for the post's `<…>` autolink: an http(s) URL with only URI characters, else nothing."""
+    return safe_url_string(url) if web_url(url) else ""
 
 
 class JekyllExporter:
@@ -53,21 +64,24 @@ class JekyllExporter:
         return slug in self.fixed and bool(article.url_w)
 
     def post(self, article: Article, slug: str) -> Post:
+        """The post of `article` in category `slug`; its file name is made of the checked id and date only."""
+        if not is_article_id(article.article_id):
+            raise UnsafePathError(f"article id {article.article_id[:80]!r} is not 18 digits")
         name = article.categories.get(slug, slug)
         day = article.published.astimezone(BEIJING).strftime("%Y-%m-%d")
         front = (f"---\nlayout: post\ntitle: {yaml_quoted(article.title)}\n"
                  f"date: {format_jekyll(article.published)}\ncategories: {slug}\ntags: {name}\n---\n")
         back = f"[返回{name}]({self.category_url(slug)})｜[返回首页]({self.jekyll.home_url})"
         if self.is_rolling(article, slug):
-            body = (article.content_raw or article.text_raw).replace(INDENT, "")
+            body = source_html_or_clean(article.content_raw or article.text_raw, article.link).replace(INDENT, "")
             quote = f"> {article.digest}\n\n" if article.digest else ""
-            text = f"{front}{quote}{body}\n\n<{article.url_w}>\n\n{back}"
+            text = f"{front}{quote}{body}\n\n<{_link(article.url_w)}>\n\n{back}"
             filename = f"{day}-{article.article_id}.md"
         else:
-            body = (article.text_raw or article.content_raw).replace(INDENT, "")
-            text = f"{front}{body}\n\n<{article.link}>\n\n{back}"
-            filename = f"{day}-{article.info_code or 'NW' + article.article_id}.md"
-        return Post(self.jekyll.posts_dir / filename, text)
+            body = source_html_or_clean(article.text_raw or article.content_raw, article.link).replace(INDENT, "")
+            text = f"{front}{body}\n\n<{_link(article.link)}>\n\n{back}"
+            filename = f"{day}-{info_code_for(article.article_id)}.md"
+        return Post(inside(self.jekyll.posts_dir, filename), text)
 
     def export(self, article: Article, only: tuple[str, ...] | None = None) -> list[Path]:
         """Write the article's posts (for `only` these categories); returns the files rewritten."""

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from crawler.config import SLUG_RE, Config
-from crawler.store import ALL, Article, Store
+from crawler.config import Config
+from crawler.status import PUBLISH_RUN
+from crawler.store import ALL, Article, RunStatus, Store
+from crawler.text.slugs import is_slug
+from crawler.text.times import BEIJING
 
 from .build import build_all, spec_for
 from .pages import render_index, render_opml
+from .paths import UnsafePathError, inside
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +30,12 @@ WRITERS = 4
 """Threads writing and syncing temporary files while the next feeds are built (`os.fsync` releases the GIL)."""
 
 
-class UnsafeSlugError(ValueError):
+TEMP_SUFFIX = ".tmp"
+TEMP_RE = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9._-]*\.[a-z0-9_]{8}\.tmp")
+"""finews's own temporary files: `.<name>.<8 random characters>.tmp` (see `_temporary`)."""
+
+
+class UnsafeSlugError(UnsafePathError):
     """A category slug that is not `[a-z0-9-]` or would put files outside the output folder."""
 
 
@@ -37,11 +49,37 @@ class PublishReport:
     unchanged: list[Path] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     """Categories left unpublished because their slug is unsafe (they stay marked dirty)."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Categories that could not be built or written, with why (they stay marked dirty)."""
+    stale_removed: list[Path] = field(default_factory=list)
+    """Temporary files that killed publishes left, removed before this one wrote anything."""
 
 
 def _temporary(path: Path) -> IO[bytes]:
     """A new temporary file beside `path` (same folder, so the rename is atomic), kept on close."""
-    return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX, delete=False)
+
+
+def remove_stale_temporaries(folders: Iterable[Path], before: float) -> list[Path]:
+    """Remove finews's own temporary files (`TEMP_RE`) last changed before `before` under these folders.
+
+    A killed publish or crawl leaves them; a running one's newer files are left alone. Symlinks
+    are neither followed nor removed.
+    """
+    removed = []
+    for folder in folders:
+        for parent, _, names in os.walk(folder):
+            for name in names:
+                path = Path(parent, name)
+                if not TEMP_RE.fullmatch(name) or path.is_symlink():
+                    continue
+                try:
+                    if path.stat().st_mtime < before:
+                        path.unlink()
+                        removed.append(path)
+                except FileNotFoundError:
+                    continue
+    return removed
 
 
 def _holds(path: Path, data: bytes) -> bool:
@@ -122,15 +160,30 @@ def _rename_all(staged: dict[Path, Path | None], report: PublishReport) -> None:
         raise
 
 
+def _collect(staging: dict[Path, Future[Path | None]]) -> dict[Path, Path | None]:
+    """The temporary files of one category's stagings; on an error the others' files are removed."""
+    try:
+        return {path: future.result() for path, future in staging.items()}
+    except BaseException:
+        _discard(staging.values())
+        raise
+
+
+def _failed(report: PublishReport, slug: str, exc: BaseException) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    logger.error("category %s not published: %s; every other category goes on (it stays marked to retry)",
+                 slug, reason)
+    report.failed[slug] = reason
+
+
 def category_dir(output: Path, slug: str) -> Path:
     """The folder of a category's feeds; raises UnsafeSlugError for a slug that could leave `output`."""
-    if not SLUG_RE.match(slug):
+    if not is_slug(slug):
         raise UnsafeSlugError(f"refusing to publish category {slug!r}: a slug may only use [a-z0-9-]")
-    root = output.resolve()
-    resolved = (root / slug).resolve()
-    if resolved.parent != root:
-        raise UnsafeSlugError(f"refusing to publish category {slug!r}: {resolved} is outside {root}")
-    return output / slug
+    try:
+        return inside(output, slug)
+    except UnsafePathError as exc:
+        raise UnsafeSlugError(f"refusing to publish category {slug!r}: {exc}") from None
 
 
 def is_safe(output: Path, slug: str) -> bool:
@@ -145,19 +198,26 @@ def is_safe(output: Path, slug: str) -> bool:
 def publish(config: Config, store: Store, *, full: bool = False) -> PublishReport:
     """Rebuild the feeds of the categories changed since the last publish (every one when `full`).
 
-    Every file is built and written to a synced temporary file (by a few threads, while the next
-    feeds are built) before any is renamed into place, and the dirty marks are cleared only after
-    the last rename: a failure leaves the published files whole and the next publish retries. A
-    category with no items left keeps its files. The index and OPML are rebuilt whenever a feed
-    was (always when `full`, and when the index is missing).
+    First the temporary files killed runs left are removed. Each category's files are built and
+    written to synced temporary files (by a few threads, while the next feeds are built) before
+    any of them is renamed into place; a category that cannot be built or written is logged and
+    left marked dirty, and every other one, the index and the OPML still publish. Dirty marks are
+    cleared only after the last rename, so the next publish retries what failed. A category with
+    no items left keeps its files. The index and OPML are rebuilt whenever a feed was (always when
+    `full`, and when the index is missing). The outcome is recorded as the `@publish` run.
     """
+    started, begun = time.time(), datetime.now(BEIJING)
     site = config.site
     output = site.output_dir
+    report = PublishReport()
+    report.stale_removed = remove_stale_temporaries(
+        [output, *([config.jekyll.posts_dir] if config.jekyll else [])], started)
+    if report.stale_removed:
+        logger.info("removed %d temporary files left by killed runs", len(report.stale_removed))
     snapshot = store.dirty_categories()
     summaries = store.categories()
     names = {summary.slug: summary.name for summary in summaries}
     wanted = sorted(set(names) | {ALL} if full else set(snapshot))
-    report = PublishReport()
 
     folders: dict[str, Path] = {}
     for slug in wanted:
@@ -166,11 +226,9 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
         except UnsafeSlugError as exc:
             logger.error("%s", exc)
             report.refused.append(slug)
-    safe = [summary for summary in summaries
-            if summary.slug in folders or summary.slug not in report.refused and is_safe(output, summary.slug)]
 
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="finews-write") as writers:
-        futures: dict[Path, Future[Path | None]] = {}
+        stagings: dict[str, dict[Path, Future[Path | None]]] = {}
         try:
             newest: Article | None = None
             for slug, folder in folders.items():
@@ -179,22 +237,46 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     continue
                 if slug == ALL:
                     newest = entries[0]
-                for filename, data in build_all(spec_for(site, slug, names.get(slug), entries)).items():
-                    futures[folder / filename] = writers.submit(stage, folder / filename, data)
-                report.categories.append(slug)
+                try:
+                    files = build_all(spec_for(site, slug, names.get(slug), entries))
+                    stagings[slug] = {path: writers.submit(stage, path, data)
+                                      for path, data in ((inside(folder, name), data) for name, data in files.items())}
+                except Exception as exc:
+                    _failed(report, slug, exc)
+            staged: dict[str, dict[Path, Path | None]] = {}
+            for slug, staging in stagings.items():
+                try:
+                    staged[slug] = _collect(staging)
+                except Exception as exc:
+                    _failed(report, slug, exc)
+            for slug, files in staged.items():
+                try:
+                    _rename_all(files, report)
+                    report.categories.append(slug)
+                except Exception as exc:
+                    _failed(report, slug, exc)
 
-            index = output / "index.html"
+            index = inside(output, "index.html")
             if report.categories or full or not index.exists():
                 if newest is None:
                     latest = store.latest(ALL, 1)
                     newest = latest[0] if latest else None
-                futures[index] = writers.submit(stage, index, render_index(site, safe, store.count(ALL), newest))
-                opml = output / "opml.xml"
-                futures[opml] = writers.submit(stage, opml, render_opml(site, safe))
-            staged = {path: future.result() for path, future in futures.items()}
+                listed = [summary for summary in summaries if summary.slug not in report.refused
+                          and (summary.slug not in report.failed or (output / summary.slug / "rss.xml").exists())
+                          and is_safe(output, summary.slug)]
+                pages = {index: render_index(site, listed, store.count(ALL), newest),
+                         inside(output, "opml.xml"): render_opml(site, listed)}
+                _rename_all(_collect({path: writers.submit(stage, path, data) for path, data in pages.items()}),
+                            report)
         except BaseException:
-            _discard(futures.values())
+            for staging in stagings.values():
+                _discard(staging.values())
             raise
-    _rename_all(staged, report)
-    store.clear_dirty({slug: counter for slug, counter in snapshot.items() if slug not in report.refused})
+    kept = set(report.refused) | set(report.failed)
+    store.clear_dirty({slug: counter for slug, counter in snapshot.items() if slug not in kept})
+    store.record_run(RunStatus(
+        source=PUBLISH_RUN, started=begun, finished=datetime.now(BEIJING),
+        outcome="failed" if report.failed else "ok", listed=len(report.categories), errors=len(report.failed),
+        message="; ".join(f"category {slug}: {reason}" for slug, reason in sorted(report.failed.items())),
+        counts={"written": len(report.written), "unchanged": len(report.unchanged)}))
     return report

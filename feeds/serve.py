@@ -13,6 +13,7 @@ from http import HTTPStatus
 from io import BytesIO
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ EXTENSION_TYPES = {
 COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json",
                 "application/xml", "application/json")
 MAX_AGE = 60
+IDLE_TIMEOUT = 30.0
+"""Seconds a connection may stay silent (before or between requests) before the server closes it."""
 
 
 def media_type(path: Path) -> str:
@@ -73,6 +76,10 @@ class FeedRequestHandler(SimpleHTTPRequestHandler):
 
     server_version = "finews"
     gzip_cache = GzipCache()
+
+    def __init__(self, *args: Any, idle_timeout: float = IDLE_TIMEOUT, **kwargs: Any):
+        self.timeout = idle_timeout
+        super().__init__(*args, **kwargs)
 
     def log_message(self, format: str, *args: object) -> None:
         logger.info("%s %s", self.address_string(), format % args)
@@ -150,10 +157,14 @@ class FeedRequestHandler(SimpleHTTPRequestHandler):
         return None
 
 
-def make_server(root: Path, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    """A threading HTTP server for `root` (port 0 picks a free one; see `server.server_port`)."""
+def make_server(root: Path, host: str = "127.0.0.1", port: int = 8080,
+                idle_timeout: float = IDLE_TIMEOUT) -> ThreadingHTTPServer:
+    """A threading HTTP server for `root` (port 0 picks a free one; see `server.server_port`).
+
+    A connection silent for `idle_timeout` seconds is closed, so idle clients cannot hold threads.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    handler = partial(FeedRequestHandler, directory=str(root))
+    handler = partial(FeedRequestHandler, directory=str(root), idle_timeout=idle_timeout)
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

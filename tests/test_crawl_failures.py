@@ -115,7 +115,7 @@ def test_a_broken_entry_is_dropped_and_the_rest_of_its_list_read(site, tmp_path)
     assert code == 0
     assert stored_ids(config) == all_ids()
     status = runs(config)["choice-rolling"]
-    assert status.counts["dropped/bad_entry"] == 1
+    assert status.counts["dropped/bad_id"] == 1
     assert "'not-an-id'" in log
 
 

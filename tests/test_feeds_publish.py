@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from crawler.store import ALL, Article, open_store
 from crawler.store.sqlite import SQLiteStore
 from crawler.text.times import BEIJING
 from feeds.build import entry_id
+from crawler.status import PUBLISH_RUN
 from feeds.publish import UnsafeSlugError, category_dir, publish, write_atomic
 
 from crawlkit import expected_articles, run_finews, write_config
@@ -281,7 +283,8 @@ def test_a_full_publish_writes_the_same_bytes_as_publishing_each_category_on_its
     assert {name: data for name, (data, _) in snapshot(single.site.output_dir).items()} == published
 
 
-def test_a_write_failing_in_a_writer_thread_leaves_published_files_whole_and_no_temporary_file(tmp_path, monkeypatch):
+def test_a_write_failing_in_a_writer_thread_fails_that_category_only_leaving_its_files_whole_and_no_temporary_file(
+        tmp_path, monkeypatch, caplog):
     config = make_config(tmp_path)
     with open_store(config.store.url) as store:
         for n in range(12):
@@ -290,20 +293,28 @@ def test_a_write_failing_in_a_writer_thread_leaves_published_files_whole_and_no_
         store.upsert(article(0, {"media0": "媒体0新闻"}, title="改过的标题", content_hash="changed"), T0)
         age(config.site.output_dir)
         before = snapshot(config.site.output_dir)
-        fsync, calls = os.fsync, iter(range(100))
+        fsync = os.fsync
 
         def failing_fsync(fd: int) -> None:
-            if next(calls) == 2:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(config.site.output_dir / "all" / ".feed.json.")):
                 raise OSError(28, "No space left on device")
             fsync(fd)
 
         monkeypatch.setattr(os, "fsync", failing_fsync)
-        with pytest.raises(OSError, match="No space left"):
-            publish(config, store)
-        assert snapshot(config.site.output_dir) == before
-        assert set(store.dirty_categories()) == {ALL, "media0"}
+        with caplog.at_level(logging.ERROR, logger="feeds.publish"):
+            report = publish(config, store)
+        assert list(report.failed) == [ALL] and "No space left" in report.failed[ALL]
+        assert report.categories == ["media0"]
+        after = snapshot(config.site.output_dir)
+        assert {name: got for name, got in after.items() if name.startswith("all/")} == \
+            {name: got for name, got in before.items() if name.startswith("all/")}
+        assert not [name for name in after if name.endswith(".tmp")]
+        assert "category all not published: OSError" in caplog.text and "Traceback" not in caplog.text
+        assert set(store.dirty_categories()) == {ALL}
+        assert store.runs()[PUBLISH_RUN].outcome == "failed"
         monkeypatch.setattr(os, "fsync", fsync)
-        assert publish(config, store).categories == [ALL, "media0"]
+        assert publish(config, store).categories == [ALL]
+        assert store.runs()[PUBLISH_RUN].outcome == "ok"
     assert check_atom((config.site.output_dir / "media0" / "atom.xml").read_bytes()).entries[0].title == "改过的标题"
 
 
@@ -333,3 +344,22 @@ def test_write_atomic_leaves_the_old_file_and_no_temporary_file_when_writing_fai
         write_atomic(folder, b"new")
     assert [p.name for p in folder.iterdir()] == ["occupied"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feed.json", "rss.xml"]
+
+
+def test_a_publish_removes_stale_temporary_files_of_its_own_pattern_only(tmp_path):
+    config = make_config(tmp_path)
+    output = config.site.output_dir
+    (output / "all").mkdir(parents=True)
+    stale = [output / ".index.html.k3j_9x2a.tmp", output / "all" / ".rss.xml.abcd1234.tmp"]
+    kept = [output / "all" / ".notes.tmp", output / "all" / "mine.tmp", output / ".rss.xml.ABCD1234.tmp"]
+    for path in stale + kept:
+        path.write_bytes(b"partial")
+        os.utime(path, (OLD_MTIME, OLD_MTIME))
+    fresh = output / "all" / ".atom.xml.zzzz0000.tmp"
+    fresh.write_bytes(b"a running publish's")
+    os.utime(fresh, (time.time() + 3600, time.time() + 3600))
+    with open_store(config.store.url) as store:
+        store.upsert(article(1, {"good": "好新闻"}), T0)
+        report = publish(config, store)
+    assert sorted(report.stale_removed) == sorted(stale)
+    assert not any(path.exists() for path in stale) and all(path.exists() for path in kept + [fresh])

@@ -35,7 +35,7 @@ def item() -> ArticleItem:
     return ArticleItem(source="choice-media", source_kind="choice", article_id=sample.article_id,
                        title=sample.title, time_text=sample.time, crawled_at=CRAWLED, media="上海证券报",
                        link=f"https://finance.eastmoney.com/a/{sample.article_id}.html",
-                       info_code=sample.info_code, content=sample.html)
+                       content=sample.html)
 
 
 def test_an_item_from_stored_source_input_is_not_cleaned_again_and_gains_its_new_category(config, store, item):

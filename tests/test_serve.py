@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -104,3 +105,18 @@ def test_the_serve_command_serves_the_output_folder_until_sigterm(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout(tmp_path):
+    server = make_server(tmp_path / "public", "127.0.0.1", 0, idle_timeout=0.2)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(server.server_address[:2], timeout=60) as silent:
+            assert silent.recv(1) == b""
+        with socket.create_connection(server.server_address[:2], timeout=60) as slow:
+            slow.sendall(b"GET /index.html HTTP/1.1\r\nHost: x\r\n")
+            assert slow.recv(1) == b""
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
 
-from crawler.text.slugs import categories_for, category_display_name, category_slug
+from crawler.text.slugs import (RESERVED_SLUGS, SLUG_MAX_BYTES, CategorySlugs, category_display_name, category_slug,
+                                 is_slug)
 
 ARTICLES = Path(__file__).parent.parent / "crawler" / "samplesite" / "data" / "articles.jsonl"
 SLUG_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -81,19 +84,66 @@ def test_a_media_name_without_slug_characters_is_refused(media):
         category_slug(media)
 
 
-@given(st.text(max_size=30))
-def test_a_slug_is_never_anything_but_a_safe_folder_name(media):
+@given(st.text(max_size=300))
+def test_a_slug_is_never_anything_but_a_short_safe_folder_name(media):
     try:
         slug = category_slug(media)
     except ValueError:
         return
-    assert slug and set(slug) <= SLUG_CHARACTERS
+    assert slug and set(slug) <= SLUG_CHARACTERS and is_slug(slug)
     assert not slug.startswith("-") and not slug.endswith("-")
+    assert len(slug.encode()) <= SLUG_MAX_BYTES
+
+
+def test_a_long_media_name_gets_a_capped_slug_with_a_stable_hash_suffix():
+    long_name = "上海证券报" * 11
+    slug = category_slug(long_name)
+    assert len(slug) == SLUG_MAX_BYTES and slug.startswith("shanghaizhengquanbao")
+    assert slug == category_slug(long_name) and slug != category_slug(long_name + "网")
+    assert slug.rsplit("-", 1)[1] != category_slug("上海证券报" * 12).rsplit("-", 1)[1]
 
 
 def test_a_sources_fixed_category_wins_over_the_media_category():
-    assert categories_for({}, "emnews", "东财滚动新闻", "上海证券报") == {"emnews": "东财滚动新闻"}
-    assert categories_for({}, "kuaixun", None, None) == {"kuaixun": "kuaixun"}
-    assert categories_for({}, None, None, "上海证券报") == {"shanghaizhengquanbao": "上海证券报新闻"}
-    assert categories_for({"上海证券报": "ssb"}, None, None, "上海证券报") == {"ssb": "上海证券报新闻"}
-    assert categories_for({}, None, None, None) == {}
+    slugs = CategorySlugs({})
+    assert slugs.categories_for("emnews", "东财滚动新闻", "上海证券报") == {"emnews": "东财滚动新闻"}
+    assert slugs.categories_for("kuaixun", None, None) == {"kuaixun": "kuaixun"}
+    assert slugs.categories_for(None, None, "上海证券报") == {"shanghaizhengquanbao": "上海证券报新闻"}
+    assert CategorySlugs({"上海证券报": "ssb"}).categories_for(None, None, "上海证券报") == {"ssb": "上海证券报新闻"}
+    assert slugs.categories_for(None, None, None) == {}
+
+
+@pytest.mark.parametrize("media", ["all", "ALL", "Ａｌｌ", "archive", "stocks", "topics"])
+def test_a_media_name_whose_slug_is_reserved_gets_a_suffixed_slug_and_a_log_line(media, caplog):
+    with caplog.at_level(logging.WARNING, logger="crawler.text.slugs"):
+        (slug, name), = CategorySlugs({}).categories_for(None, None, media).items()
+    assert slug not in RESERVED_SLUGS and slug.startswith(f"{category_slug(media)}-") and is_slug(slug)
+    assert name == f"{media}新闻" and "reserved" in caplog.text
+
+
+def test_different_media_names_with_one_pinyin_get_distinct_stable_slugs_and_the_first_keeps_its_url(caplog):
+    slugs = CategorySlugs({})
+    with caplog.at_level(logging.WARNING, logger="crawler.text.slugs"):
+        first = slugs.categories_for(None, None, "ab")
+        second = slugs.categories_for(None, None, "a/b")
+        third = slugs.categories_for(None, None, "ＡＢ")
+    assert first == {"ab": "ab新闻"}
+    assert len({*first, *second, *third}) == 3
+    assert "already 'ab新闻''s" in caplog.text
+    assert slugs.categories_for(None, None, "a/b") == second
+    later = CategorySlugs({}, known={**first, **second, **third})
+    assert later.categories_for(None, None, "a/b") == second and later.categories_for(None, None, "ab") == first
+
+
+def test_a_stored_category_keeps_its_slug_when_a_new_media_name_would_take_it():
+    slugs = CategorySlugs({}, known={"ab": "a/b新闻"})
+    assert slugs.categories_for(None, None, "a/b") == {"ab": "a/b新闻"}
+    (slug, name), = slugs.categories_for(None, None, "ab").items()
+    assert slug.startswith("ab-") and name == "ab新闻"
+
+
+def test_overrides_still_merge_media_names_into_one_slug_on_purpose(caplog):
+    slugs = CategorySlugs({"重庆晨报": "cq", "重庆日报": "cq"})
+    with caplog.at_level(logging.WARNING, logger="crawler.text.slugs"):
+        assert slugs.categories_for(None, None, "重庆晨报") == {"cq": "重庆晨报新闻"}
+        assert slugs.categories_for(None, None, "重庆日报") == {"cq": "重庆日报新闻"}
+    assert caplog.text == ""

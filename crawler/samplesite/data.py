@@ -9,12 +9,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
-from zoneinfo import ZoneInfo
 
 from pypinyin import lazy_pinyin
 from w3lib.html import remove_comments, remove_tags, remove_tags_with_content, replace_entities
 
-BEIJING = ZoneInfo("Asia/Shanghai")
+from ..text.times import BEIJING
+
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 LIST_SHAPES = ("records", "nodeList", "record")
 

@@ -48,12 +48,14 @@ FAULT_ROUTES: dict[str, frozenset[str]] = {
     "foreign_prefix": frozenset(LIST_ROUTES),
     "missing_fields": frozenset(LIST_ROUTES),
     "huge": frozenset({"text", "article", "share"}),
+    "deep_json": frozenset(JSON_ROUTES),
 }
 FAULTS = tuple(FAULT_ROUTES)
 ENTRY_FAULTS = frozenset({"bad_time", "missing_time", "control_chars", "script"})
 
 JSONP_CALLBACK = "jQuery1123_456"
 HUGE_BYTES = 2_000_000
+DEEP_JSON_LEVELS = 100_000
 PAGED_ARTICLE_PAGES = 3
 CONTROL_CHARS = ("\x01", "\x08", "\x1b")
 _CALLBACK_RE = re.compile(r"^[\w$.]+$")
@@ -507,6 +509,8 @@ class SampleSite:
                               .encode(), "text/plain", {"Retry-After": retry})
         if "empty_body" in by_name:
             return _Reply(200, b"", "text/html" if route in ("article", "share") else "application/json")
+        if "deep_json" in by_name:
+            return _Reply(200, b"[" * DEEP_JSON_LEVELS + b"]" * DEEP_JSON_LEVELS, "application/json")
         views = self._views
         if route in CHOICE_ROUTES:
             payload: Any = self._choice_list(views, route, query, faults)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import SourceConfig
-from ..text.ids import NotNewsError
+from ..text.ids import BadIdError, NotNewsError
 
 JSONP_RE = re.compile(r"^[\w$.]+\s*\((?P<body>.*)\)\s*;?\s*$", re.DOTALL)
 BLOCK_MARKERS = ("403 Forbidden", "openresty", "访问被拒绝", "Access Denied", "请求过于频繁")
@@ -93,6 +93,8 @@ def load_json_lenient(text: str, what: str) -> Any:
         return json.loads(body)
     except json.JSONDecodeError as exc:
         raise SourceError("bad_json", f"malformed {what} JSON ({exc.msg} at {exc.pos}): {body[:80]!r}") from None
+    except RecursionError:
+        raise SourceError("bad_json", f"{what} JSON nested too deep to read: {body[:80]!r}") from None
 
 
 def pick(record: Mapping[str, Any], *names: str) -> Any:
@@ -106,16 +108,6 @@ def pick(record: Mapping[str, Any], *names: str) -> Any:
 
 def text_of(value: Any) -> str:
     return "" if value is None else str(value).strip()
-
-
-def strip_bracket_title(digest: str) -> str:
-    """`【title】digest` → `digest` (the lists repeat the title in front of the digest)."""
-    digest = digest.strip()
-    if digest.startswith("【"):
-        end = digest.find("】")
-        if end != -1:
-            return digest[end + 1:].strip()
-    return digest
 
 
 class SourceAdapter:
@@ -146,6 +138,8 @@ class SourceAdapter:
                 page.entries.append(make_entry(row))
             except NotNewsError as exc:
                 page.bad.append(BadEntry("not_news", str(exc)))
+            except BadIdError as exc:
+                page.bad.append(BadEntry("bad_id", str(exc)))
             except (SourceError, ValueError) as exc:
                 page.bad.append(BadEntry(getattr(exc, "reason", "bad_entry"), str(exc)))
         return page

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..text.ids import article_id_from, info_code_for
-from .base import (Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, strip_bracket_title,
-                   text_of)
+from ..text.ids import info_code_for, source_article_id
+from ..text.clean import strip_bracket_title
+from .base import Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, text_of
 
 LIST_SHAPES = ("records", "nodeList", "record")
 
@@ -39,15 +39,16 @@ class ChoiceAdapter(SourceAdapter):
     def _entry(self, shape: str, row: Any) -> Entry:
         if not isinstance(row, dict):
             raise SourceError("bad_entry", f"entry is a {type(row).__name__}: {str(row)[:80]!r}")
-        code = text_of(pick(row, "infoCode", "infocode", "InfoCode", "id", "code"))
-        if not code:
+        code = text_of(pick(row, "infoCode", "infocode", "InfoCode"))
+        bare = text_of(pick(row, "id", "code"))
+        if not code and not bare:
             raise SourceError("missing_id", f"entry without an info code: {str(row)[:120]!r}")
-        article_id = article_id_from(code)
+        article_id = source_article_id(code, bare=False) if code else source_article_id(bare, bare=True)
+        info_code = info_code_for(article_id)
         title = text_of(pick(row, "title", "simtitle", "Title"))
         if not title:
-            raise SourceError("missing_title", f"entry {code} has no title")
+            raise SourceError("missing_title", f"entry {info_code} has no title")
         time_text = text_of(pick(row, "showtime", "showTime", "datetime", "ShowTime"))
-        info_code = code if code.upper().startswith("NW") else info_code_for(article_id)
         entry = Entry(
             article_id=article_id,
             info_code=info_code,
@@ -58,10 +59,10 @@ class ChoiceAdapter(SourceAdapter):
             link=self.source.share_url.format(info_code=info_code),
         )
         if shape == "records":
-            entry.digest = strip_bracket_title(text_of(row.get("digest")))
+            entry.digest = strip_bracket_title(text_of(row.get("digest")), title)
             entry.url_w = text_of(row.get("url_w"))
         else:
-            entry.summary = strip_bracket_title(text_of(pick(row, "simdigest", "digest")))
+            entry.summary = strip_bracket_title(text_of(pick(row, "simdigest", "digest")), title)
         return entry
 
     def parse_text(self, text: str) -> ArticleText:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from parsel import Selector
 
-from ..text.ids import article_id_from
+from ..text.ids import page_article_id, source_article_id
 from .base import Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, text_of
 
 TITLE_SUFFIX_RE = re.compile(r"\s*[_|-]\s*东方财富网.*$")
@@ -60,17 +60,17 @@ class EastmoneyAdapter(SourceAdapter):
             raise SourceError("bad_entry", f"entry is a {type(row).__name__}: {str(row)[:80]!r}")
         code = text_of(pick(row, "code", "Art_Code", "id", "newsid"))
         page_url = text_of(pick(row, "url", "uniqueUrl"))
-        if not code and page_url:
-            code = page_url
-        if not code:
+        if not code and not page_url:
             raise SourceError("missing_id", f"entry without a code: {str(row)[:120]!r}")
-        article_id = article_id_from(code)
+        article_id = source_article_id(code, bare=True) if code else page_article_id(page_url)
         title = text_of(row.get("title"))
         if not title:
             raise SourceError("missing_title", f"entry {article_id} has no title")
         if not page_url:
             raise SourceError("missing_url", f"entry {article_id} has no url")
         fetch_url = urljoin(list_url, page_url)
+        if urlsplit(fetch_url).scheme not in ("http", "https"):
+            raise SourceError("bad_url", f"entry {article_id}: article URL {page_url[:120]!r} is not http(s)")
         return Entry(
             article_id=article_id,
             title=title,

@@ -7,9 +7,9 @@ import time
 
 from w3lib.url import add_or_replace_parameters
 
-from ..text.ids import article_id_from
-from .base import (Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, strip_bracket_title,
-                   text_of)
+from ..text.ids import source_article_id
+from ..text.clean import strip_bracket_title
+from .base import Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, text_of
 
 ARTICLE_URL = "https://finance.eastmoney.com/a/{article_id}.html"
 
@@ -51,12 +51,12 @@ class FastNewsAdapter(SourceAdapter):
         code = text_of(pick(row, "code", "id"))
         if not code:
             raise SourceError("missing_id", f"entry without a code: {str(row)[:120]!r}")
-        article_id = article_id_from(code)
+        article_id = source_article_id(code, bare=True)
         title = text_of(row.get("title"))
         summary = text_of(row.get("summary"))
         if not title:
             raise SourceError("missing_title", f"entry {article_id} has no title")
-        body = strip_bracket_title(summary) or title
+        body = strip_bracket_title(summary, title) or title
         return Entry(
             article_id=article_id,
             title=title,

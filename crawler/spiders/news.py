@@ -24,7 +24,8 @@ from ..sources.eastmoney import ArticlePage, EastmoneyAdapter
 from ..status import RunTracker
 from ..store import RunStatus, Store, open_store
 from ..text.ids import article_version
-from ..text.slugs import categories_for
+from ..text.clean import clean_media
+from ..text.slugs import CategorySlugs
 from ..text.times import BEIJING
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,15 @@ def response_text(response: Response) -> str:
     return response.body.decode("utf-8", errors="replace")
 
 
+def category_slugs(config: Config, store: Store) -> CategorySlugs:
+    """The slugs of this crawl, knowing the stored categories and the sources' fixed ones."""
+    known = {summary.slug: summary.name for summary in store.categories()}
+    for source in config.sources:
+        if source.category:
+            known.setdefault(source.category, source.category_name or source.category)
+    return CategorySlugs(config.category_slugs, known)
+
+
 class NewsSpider(scrapy.Spider):
     name = "news"
 
@@ -94,6 +104,7 @@ class NewsSpider(scrapy.Spider):
         spider.sources = spider.select_sources(spider.wanted)
         spider.adapters = {s.name: adapter_for(s) for s in spider.sources}
         spider.store = open_store(spider.config.store.url)
+        spider.slugs = category_slugs(spider.config, spider.store)
         spider.crawled_at = datetime.now(BEIJING)
         spider.tracker = RunTracker(crawler, spider.store, [s.name for s in spider.sources],
                                     spider.crawled_at)
@@ -197,7 +208,7 @@ class NewsSpider(scrapy.Spider):
         if not categories:
             return False
         try:
-            wanted = categories_for(self.config.category_slugs, source.category, source.category_name, entry.media)
+            wanted = self.slugs.categories_for(source.category, source.category_name, clean_media(entry.media))
         except ValueError:
             return True
         return set(wanted) <= categories
@@ -300,7 +311,7 @@ class NewsSpider(scrapy.Spider):
         return ArticleItem(
             source=source.name, source_kind=source.kind, article_id=entry.article_id, title=entry.title,
             time_text=entry.time_text, link=entry.link or entry.fetch_url, crawled_at=self.crawled_at,
-            media=entry.media, info_code=entry.info_code, content=content, text=text,
+            media=entry.media, content=content, text=text,
             summary=entry.summary, digest=entry.digest, url_w=entry.url_w,
             category=source.category, category_name=source.category_name, maybe_stored=maybe_stored,
         )

@@ -6,11 +6,10 @@ import json
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from ..text.times import BEIJING
 from .base import Article, RunStatus
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 ARTICLE_TIMES = ("published", "updated", "first_seen")
 RUN_TIMES = ("started", "finished", "last_success")
 ARTICLE_FIELDS = tuple(f.name for f in fields(Article))

@@ -489,15 +489,49 @@ def _spaced_text(root: lxml_html.HtmlElement) -> str:
     return " ".join(root.text_content().split())
 
 
-def _digest_text(digest: str, title: str) -> str:
-    """The digest without its leading `【title】` (or any leading `【…】`)."""
-    digest = " ".join(strip_control_chars(digest or "").split())
-    title = " ".join(strip_control_chars(title or "").split())
+TEXT_ROUNDS = 8
+"""Markup and references a plain-text field may nest (`&amp;lt;b&amp;gt;` is two) before it is refused."""
+
+
+def plain_text(text: str) -> str:
+    """A field that is text at every source (a title, a media name): markup, comments and character
+    references out until parsing the text as HTML finds none, whitespace collapsed.
+
+    Raises ValueError when markup is still there after `TEXT_ROUNDS` rounds.
+    """
+    text = " ".join(strip_control_chars(text or "").split())
+    for _ in range(TEXT_ROUNDS):
+        if "<" not in text and "&" not in text:
+            return text
+        plain = html_to_text(text)
+        if plain == text:
+            return text
+        text = plain
+    raise ValueError(f"markup nested more than {TEXT_ROUNDS} deep in {text[:80]!r}")
+
+
+def clean_media(media: str | None) -> str | None:
+    """A media name as plain text (None when nothing is left, or markup nests too deep to trust it)."""
+    try:
+        return plain_text(media or "") or None
+    except ValueError:
+        return None
+
+
+def strip_bracket_title(digest: str, title: str = "") -> str:
+    """`【title】digest` → `digest` (the lists repeat the title in front); else without any leading `【…】`."""
+    digest = digest.strip()
     if title and digest.startswith(f"【{title}】"):
         return digest[len(title) + 2:].strip()
     if digest.startswith("【") and "】" in digest:
         return digest[digest.index("】") + 1:].strip()
     return digest
+
+
+def _digest_text(digest: str, title: str) -> str:
+    """The digest, whitespace collapsed, without its leading `【title】` (or any leading `【…】`)."""
+    return strip_bracket_title(" ".join(strip_control_chars(digest or "").split()),
+                               " ".join(strip_control_chars(title or "").split()))
 
 
 def make_summary(digest: str, html: str, title: str = "", limit: int = 200) -> str:
@@ -521,3 +555,33 @@ def make_summary(digest: str, html: str, title: str = "", limit: int = 200) -> s
             end += 1
         room = room[:end]
     return room.rstrip() + "…"
+
+
+SOURCE_TAGS = ALLOWED_TAGS | {"center", "div", "font"}
+SOURCE_ATTRIBUTES = {"*": {"id", "class", "style", "title", "align", "width", "height", "border", "alt", "type",
+                           "target", "href", "src", "web", "nid", "imagetype", "token", "at"}}
+
+
+SOURCE_STYLES = {"display", "height", "width", "max-width", "overflow", "text-align", "text-indent", "margin",
+                 "padding", "font-size", "font-weight", "color", "vertical-align", "line-height", "float", "border"}
+"""CSS properties kept in a source's `style` attributes (nh3 drops the others, `url(…)` values with them)."""
+
+
+def _canonical(html: str) -> bytes:
+    """`html` as lxml serializes it, `style` values without their trailing `;` (as nh3 writes them)."""
+    root = _parse(html)
+    for element in STYLED(root):
+        element.set("style", element.get("style", "").strip().rstrip(";").strip())
+    return etree.tostring(root, method="html", encoding="utf-8")
+
+
+def source_html_or_clean(html: str, base_url: str) -> str:
+    """The source's own HTML when nh3 (with the source's harmless tags and attributes allowed) would
+    keep every element and attribute of it; else the cleaned HTML (for outputs that must keep the
+    source's bytes when they are safe, as the Jekyll posts)."""
+    if not html:
+        return html
+    sanitized = nh3.clean(html, tags=SOURCE_TAGS, attributes=SOURCE_ATTRIBUTES, strip_comments=False,
+                          link_rel=None, url_schemes={"http", "https"}, generic_attribute_prefixes={"data-"},
+                          filter_style_properties=SOURCE_STYLES)
+    return html if _canonical(sanitized) == _canonical(html) else clean_html(html, base_url)

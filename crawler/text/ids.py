@@ -1,56 +1,51 @@
-"""The article id: eastmoney's 18-digit number, from any of the forms the sources use."""
+"""The article id: eastmoney's 18-digit number, accepted only in the exact forms the sources send."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-ARTICLE_ID_RE = re.compile(r"\d{18}")
-INFO_CODE_RE = re.compile(r"([A-Za-z]{2})(\d{18})")
+ARTICLE_ID_RE = re.compile(r"[0-9]{18}")
+SOURCE_ID_RE = re.compile(r"([A-Z]{2})?([0-9]{18})")
 # The last path segment of an article page: `/a/<id>.html`, `/a/<id>_2.html`, `/news/1350,<id>.html`.
-PAGE_RE = re.compile(r"(?:\d+,)?(\d{18})(?:_\d+)?\.s?html?", re.IGNORECASE)
-# Query parameters that carry an info code or an id (Choice share pages and list APIs).
-CODE_PARAMS = {"infocode", "code", "id", "newsid", "art_code"}
+PAGE_RE = re.compile(r"(?:[0-9]+,)?([0-9]{18})(?:_[0-9]+)?\.s?html?", re.IGNORECASE)
+
+
+class BadIdError(ValueError):
+    """An id field that is not exactly an id as the source kind sends it (dropped as `bad_id`)."""
 
 
 class NotNewsError(ValueError):
     """An identifier whose prefix marks something other than news (AN announcements, AP reports)."""
 
 
-def article_id_from(value: str) -> str:
-    """Normalize an info code (`NW…`), a bare id or an article/share URL to the 18-digit id."""
-    text = str(value).strip()
-    if ARTICLE_ID_RE.fullmatch(text):
-        return text
-    code = INFO_CODE_RE.fullmatch(text)
-    if code:
-        prefix = code[1].upper()
-        if prefix != "NW":
-            raise NotNewsError(f"info code {text!r} is not news (prefix {prefix}; only NW is news)")
-        return code[2]
-    if "/" in text or "?" in text:
-        return _article_id_from_url(text)
-    raise ValueError(f"not an article id, info code or article URL: {text!r}")
+def source_article_id(value: str, *, bare: bool) -> str:
+    """The 18-digit id of an id field: exactly `NW` + 18 digits, or (`bare`: where the kind sends
+    it so) exactly the 18 digits; another two-letter prefix is not news, anything else a bad id."""
+    match = SOURCE_ID_RE.fullmatch(value)
+    if match is None or match[1] is None and not bare:
+        form = "NW + 18 digits" + (" or 18 digits" if bare else "")
+        raise BadIdError(f"id {value[:80]!r} is not {form}")
+    if match[1] not in (None, "NW"):
+        raise NotNewsError(f"info code {value!r} is not news (prefix {match[1]}; only NW is news)")
+    return match[2]
 
 
-def _article_id_from_url(url: str) -> str:
+def page_article_id(url: str) -> str:
+    """The id of an article page URL: its last path segment is `<id>.html` (or `_2`, `1350,` forms)."""
     try:
-        parts = urlsplit(url)
+        path = urlsplit(url).path
     except ValueError:
-        raise ValueError(f"not an article id, info code or article URL: {url!r}") from None
-    page = PAGE_RE.fullmatch(parts.path.rsplit("/", 1)[-1])
-    if page:
-        return page[1]
-    for name, value in parse_qsl(parts.query):
-        if name.lower() in CODE_PARAMS:
-            try:
-                return article_id_from(value)
-            except NotNewsError:
-                raise
-            except ValueError:
-                continue
-    raise ValueError(f"no article id in URL {url!r}")
+        path = ""
+    page = PAGE_RE.fullmatch(path.rsplit("/", 1)[-1])
+    if page is None:
+        raise BadIdError(f"no article id in page URL {url[:120]!r}")
+    return page[1]
+
+
+def is_article_id(value: str) -> bool:
+    return bool(ARTICLE_ID_RE.fullmatch(value))
 
 
 def info_code_for(article_id: str) -> str:
