@@ -676,8 +676,14 @@ def test_huge_fault_sends_about_two_megabytes(fresh, route):
     assert status == 200 and 2_000_000 <= len(body) < 6_000_000
 
 
+def test_deep_json_fault_sends_a_list_nested_100k_deep(fresh):
+    fresh.set_fault("records", "deep_json")
+    status, _, body = get(fresh.url(PATHS["records"]))
+    assert status == 200 and body == b"[" * 100_000 + b"]" * 100_000
+
+
 def test_every_fault_is_known_and_bad_combinations_are_refused(fresh):
-    assert len(FAULTS) == 21
+    assert len(FAULTS) == 22
     with pytest.raises(ValueError):
         fresh.set_fault("records", "gbk")
     with pytest.raises(ValueError):
