@@ -405,6 +405,28 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_check(config: Config, args: argparse.Namespace) -> int:
+    """Print the effective config as TOML (file + environment), secrets masked."""
+    import tomli_w
+
+    from crawler.config import overriding_variables
+
+    variables = overriding_variables(os.environ)
+    print(f"# finews config check: {config.path or '<built-in defaults>'}"
+          + (f", overridden by {', '.join(variables)}" if variables else ""))
+    print(tomli_w.dumps(config.effective()), end="")
+    return 0
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from crawler.config import config_schema
+
+    print(json.dumps(config_schema(), ensure_ascii=False, indent=2))
+    return 0
+
+
 def cmd_worker(config: Config, args: argparse.Namespace) -> int:
     from crawler.runner import run_worker
 
@@ -429,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     crawl = commands.add_parser("crawl", parents=[common], help="crawl the sources once, then publish")
     crawl.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
     crawl.add_argument("--no-publish", action="store_true", help="store only; do not publish feeds")
-    crawl.set_defaults(handler=cmd_crawl)
+    crawl.set_defaults(handler=cmd_crawl, needs_sources=True)
 
     publish = commands.add_parser("publish", parents=[common], help="rebuild feeds from the store")
     publish.add_argument("--all", action="store_true", help="rebuild every category, not only changed ones")
@@ -438,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[common], help="the scheduler: crawl each source on its schedule")
     run.add_argument("--no-standby", action="store_true",
                      help="exit (code 1) instead of standing by when another scheduler holds the store lock")
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, needs_sources=True)
 
     serve = commands.add_parser("serve", parents=[common], help="serve the output folder over HTTP")
     serve.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
@@ -465,15 +487,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=".finews-demo", help="folder for the demo's config and store")
     demo.add_argument("--no-serve", action="store_true", help="stop after publishing")
     demo.set_defaults(handler=cmd_demo)
+
+    config = commands.add_parser("config", parents=[common], help="check the config, or print its JSON Schema")
+    checks = config.add_subparsers(dest="config_command", required=True, metavar="check|schema")
+    checks.add_parser("check", parents=[common], help="validate and print the effective config (secrets masked); "
+                      "exit 2 when it is bad").set_defaults(handler=cmd_config_check)
+    checks.add_parser("schema", parents=[common], help="print the JSON Schema of finews.toml").set_defaults(
+        handler=cmd_config_schema, needs_config=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not getattr(args, "needs_config", True):
+        return args.handler(args)
     try:
         config = load_config(getattr(args, "config", None))
     except ConfigError as exc:
-        print(f"finews: config error: {exc}", file=sys.stderr)
+        for file, key, reason in exc.problems:
+            print(f"finews: config error: {file}: {key}: {reason}", file=sys.stderr)
+        return 2
+    if getattr(args, "needs_sources", False) and not getattr(args, "source", None) and not config.enabled_sources:
+        print(f"finews: config error: {config.path or '<built-in defaults>'}: sources: no enabled source, "
+              "nothing to crawl", file=sys.stderr)
         return 2
     return args.handler(config, args)
 

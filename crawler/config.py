@@ -1,4 +1,15 @@
-"""TOML → validated, typed config objects; the only place that reads the config file."""
+"""TOML file + FINEWS_* environment → validated, typed config (pydantic models); the only place that reads it.
+
+Adding a key: one annotated field on its section model below. The types of this module carry the
+check, the error message and the JSON Schema: `Range(low, high)` for a number, `Duration(low, high)`
+for seconds or `"30s"`/`"5m"`/`"2h"`, `CronExpression`, `Url(...)`, `Slug`, `NonEmpty`, `FilePath`
+(resolved against the config file's folder), `SecretUrl` (masked by `finews config check`).
+Adding a section: a `Section` subclass, one field on `Config` with a default instance (or
+`| None = None` when the section is optional), and a line in `_resolve_paths` if it has a path.
+Adding a source kind: a `SourceConfig` subclass with `kind: Literal["..."]` and its own keys, added
+to `AnySource`. Every key then has its `FINEWS_<SECTION>__<KEY>` override, its place in
+`finews config schema` and in `finews config check`, with no further code.
+"""
 
 from __future__ import annotations
 
@@ -6,225 +17,93 @@ import os
 import re
 import string
 import tomllib
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PrivateAttr,
+                      SerializationInfo, StringConstraints, ValidationError, model_validator)
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import PydanticCustomError, core_schema
+from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource, SettingsConfigDict, SettingsError
+from pydantic_settings.sources import PydanticBaseSettingsSource
+from pydantic_settings.sources.utils import parse_env_vars
+
 from .settings import USER_AGENT
-from .text.slugs import RESERVED_SLUGS, is_slug
+from .text.slugs import RESERVED_SLUGS, SLUG_MAX_BYTES, SLUG_RE, is_slug
 from .text.times import BEIJING
 
 DEFAULT_CONFIG_NAME = "finews.toml"
 SOURCE_KINDS = ("choice", "eastmoney", "fastnews")
 SOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
+DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+PASSWORD_QUERY_RE = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+ENV_PREFIX = "FINEWS_"
+# The two variables of the first releases, each the same as a nested one.
+LEGACY_ENV = {("store", "url"): "FINEWS_STORE_URL", ("site", "output_dir"): "FINEWS_OUTPUT_DIR"}
 
 
 class ConfigError(Exception):
-    """A config value that cannot be used: names the file, the key and the reason."""
+    """Config values that cannot be used: each problem names the file (or variable), the key and the reason."""
 
-    def __init__(self, file: str, key: str, reason: str):
+    def __init__(self, file: str, key: str, reason: str, more: tuple[tuple[str, str, str], ...] = ()):
         self.file, self.key, self.reason = file, key, reason
-        super().__init__(f"{file}: {key}: {reason}")
+        self.problems = ((file, key, reason), *more)
+        super().__init__("\n".join(f"{f}: {k}: {r}" for f, k, r in self.problems))
+
+
+# -- value types ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class SiteConfig:
-    title: str = "金融消息"
-    description: str = "东方财富财经新闻，按媒体分类的全文订阅源"
-    base_url: str = "http://127.0.0.1:8080/"
-    output_dir: Path = Path("public")
-    feed_size: int = 50
-    language: str = "zh-CN"
-    ttl: int = 5
+class Range:
+    """A closed range for a number: checked after the type, named in the error, kept in the JSON Schema."""
 
-    def url(self, path: str) -> str:
-        """The absolute URL of a file under the output folder."""
-        return self.base_url + path.lstrip("/")
+    low: float
+    high: float
+    unit: str = ""
 
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
 
-@dataclass(frozen=True)
-class StoreConfig:
-    url: str = "sqlite:///data/finews.db"
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return {**handler(schema), "minimum": self.low, "maximum": self.high}
 
-
-@dataclass(frozen=True)
-class JekyllConfig:
-    posts_dir: Path
-    category_url: str
-    home_url: str
-
-
-@dataclass(frozen=True)
-class CrawlConfig:
-    distributed: bool = False
-    concurrency_per_domain: int = 2
-    download_delay: float = 0.5
-    autothrottle: bool = True
-    download_timeout: float = 30.0
-    retry_times: int = 3
-    retry_backoff: float = 1.0
-    retry_after_max: float = 60.0
-    robotstxt_obey: bool = True
-    user_agent: str = USER_AGENT
-    max_page_bytes: int = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class SchedulerConfig:
-    crawl_timeout: float = 600.0
-    shutdown_grace: float = 60.0
-    misfire_grace: float = 300.0
-    lock_ttl: float = 60.0
-    publish_interval: float = 30.0
-    housekeeping_cron: str = "30 4 * * *"
-    keep_per_category: int = 2000
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    name: str
-    kind: str
-    list_urls: tuple[str, ...]
-    text_url: str | None = None
-    share_url: str | None = None
-    pages: int = 1
-    category: str | None = None
-    category_name: str | None = None
-    cron: str | None = None
-    every: float | None = None
-    jekyll_category_url: str | None = None
-    referer: str | None = None
-    enabled: bool = True
-
-    @property
-    def interval(self) -> float:
-        """The nominal seconds between two runs (for staleness checks)."""
-        if self.every is not None:
-            return self.every
-        from apscheduler.triggers.cron import CronTrigger
-        from datetime import datetime
-
-        trigger = CronTrigger.from_crontab(self.cron, timezone=BEIJING)
-        first = trigger.get_next_fire_time(None, datetime(2024, 1, 1, tzinfo=BEIJING))
-        second = trigger.get_next_fire_time(first, first)
-        return (second - first).total_seconds()
-
-
-DEFAULT_REFERERS = {
-    "choice": "http://choicewzp1.eastmoney.com/",
-    "eastmoney": "https://finance.eastmoney.com/",
-    "fastnews": "https://kuaixun.eastmoney.com/",
-}
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path | None
-    base_dir: Path
-    site: SiteConfig
-    store: StoreConfig
-    crawl: CrawlConfig
-    scheduler: SchedulerConfig
-    sources: tuple[SourceConfig, ...]
-    jekyll: JekyllConfig | None = None
-    category_slugs: dict[str, str] = field(default_factory=dict)
-
-    def source(self, name: str) -> SourceConfig:
-        for source in self.sources:
-            if source.name == name:
-                return source
-        raise KeyError(name)
-
-    @property
-    def fixed_categories(self) -> dict[str, str]:
-        """Slug → display name of every category a source fixes."""
-        return {s.category: s.category_name or s.category for s in self.sources if s.category}
+    def check(self, value: float) -> float:
+        if not self.low <= value <= self.high:
+            raise ValueError(f"must be between {self.low}{self.unit} and {self.high}{self.unit}, got {value}")
+        return value
 
 
 def parse_duration(value: Any) -> float:
     """`"30s"`, `"5m"`, `"2h"` or a number of seconds → seconds."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("expected a duration such as \"30s\", \"5m\" or \"2h\"")
     if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = DURATION_RE.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration such as \"30s\", \"5m\" or \"2h\"")
-        seconds = float(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
+        return float(value)
+    match = DURATION_RE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration such as \"30s\", \"5m\" or \"2h\"")
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
 
 
-class _Reader:
-    """Reads one TOML table, checking each key's type and reporting unknown keys."""
+@dataclass(frozen=True)
+class Duration(Range):
+    """Seconds, given as a number or as `"30s"`, `"5m"`, `"2h"`; range-checked in seconds."""
 
-    def __init__(self, file: str, prefix: str, table: Any):
-        if not isinstance(table, dict):
-            raise ConfigError(file, prefix, f"expected a table, got {type(table).__name__}")
-        self.file, self.prefix, self.table = file, prefix, table
-        self.used: set[str] = set()
+    unit: str = "s"
 
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(parse_duration, super().__get_pydantic_core_schema__(
+            source, handler))
 
-    def error(self, name: str, reason: str) -> ConfigError:
-        return ConfigError(self.file, self.key(name), reason)
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-        self.used.add(name)
-        if name not in self.table:
-            return default
-        value = self.table[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise self.error(name, f"expected {_kind_names(kinds)}, got a boolean")
-        if not isinstance(value, kinds):
-            raise self.error(name, f"expected {_kind_names(kinds)}, got {type(value).__name__}")
-        return value
-
-    def convert(self, name: str, default: Any, convert: Callable[[Any], Any]) -> Any:
-        self.used.add(name)
-        if name not in self.table:
-            return default
-        try:
-            return convert(self.table[name])
-        except (TypeError, ValueError) as exc:
-            raise self.error(name, str(exc)) from None
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            raise self.error(unknown[0], "unknown key")
-
-
-def _kind_names(kinds: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-             list: "a list", dict: "a table"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _check_url(value: str, *, schemes: tuple[str, ...] = ("http", "https"),
-               placeholders: tuple[str, ...] = (), allowed: tuple[str, ...] = (),
-               scheme_relative: bool = False) -> str:
-    fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-    unknown = fields - set(placeholders) - set(allowed)
-    if unknown:
-        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {value!r}")
-    missing = set(placeholders) - fields
-    if missing:
-        raise ValueError(f"{value!r} must contain {{{sorted(missing)[0]}}}")
-    probe = value.format(**{name: "x" for name in fields})
-    parts = urlsplit(probe)
-    if scheme_relative and probe.startswith("//") and parts.netloc:
-        return value
-    if parts.scheme not in schemes or not parts.netloc:
-        raise ValueError(f"{value!r} is not an absolute {'/'.join(schemes)} URL")
-    return value
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return {"anyOf": [{"type": "number", "minimum": self.low, "maximum": self.high},
+                          {"type": "string", "pattern": DURATION_RE.pattern}]}
 
 
 def _check_cron(value: str) -> str:
@@ -237,9 +116,538 @@ def _check_cron(value: str) -> str:
     return value
 
 
-def _resolve(base: Path, value: str | Path) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path)
+CronExpression = Annotated[str, AfterValidator(_check_cron),
+                           Field(description="five-field crontab, Beijing time", examples=["*/5 * * * *"])]
+
+
+def _placeholders(value: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+
+
+@dataclass(frozen=True)
+class Url:
+    """An absolute http(s) URL template: `required` placeholders must appear, `allowed` ones may.
+
+    `relative` also accepts a scheme-relative (`//host/path`) or site-relative (`/path`) link.
+    """
+
+    required: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+    relative: bool = False
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return {**handler(schema), "pattern": "^(https?:)?/" if self.relative else "^https?://"}
+
+    def check(self, value: str) -> str:
+        try:
+            fields = _placeholders(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+        unknown = fields - set(self.required) - set(self.allowed)
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {value!r}")
+        missing = set(self.required) - fields
+        if missing:
+            raise ValueError(f"{value!r} must contain {{{sorted(missing)[0]}}}")
+        parts = urlsplit(value.format(**{name: "x" for name in fields}))
+        if self.relative and not parts.scheme and (parts.netloc or value.startswith("/")):
+            return value
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an absolute http/https URL")
+        return value
+
+
+@dataclass(frozen=True)
+class UrlList(Url):
+    """One URL or a list of them (at least one), each checked as `Url`."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            lambda v: (v,) if isinstance(v, str) else tuple(v) if isinstance(v, list) else v,
+            core_schema.no_info_after_validator_function(self.check_all, handler(source)))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        url = {"type": "string", "pattern": "^https?://"}
+        return {"anyOf": [url, {"type": "array", "items": url, "minItems": 1}]}
+
+    def check_all(self, values: tuple[str, ...]) -> tuple[str, ...]:
+        if not values:
+            raise ValueError("must name at least one URL")
+        return tuple(self.check(value) for value in values)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (in the authority or a `password=` query item) replaced by `***`."""
+    netloc = urlsplit(url).netloc
+    if "@" in netloc and ":" in netloc.rpartition("@")[0]:
+        user, _, host = netloc.rpartition("@")
+        url = url.replace(netloc, f"{user.partition(':')[0]}:***@{host}", 1)
+    return PASSWORD_QUERY_RE.sub(r"\1***", url)
+
+
+def _masked(value: str, info: SerializationInfo) -> str:
+    return mask_url(value) if (info.context or {}).get("mask_secrets") else value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _check_store_url(value: str) -> str:
+    scheme = urlsplit(value).scheme
+    if scheme == "sqlite":
+        if not value.startswith("sqlite:///") or value == "sqlite:///":
+            raise ValueError(f"{mask_url(value)!r}: use sqlite:///relative/path or sqlite:////absolute/path")
+    elif scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"{mask_url(value)!r}: the store URL must start with sqlite:/// or redis://")
+    return value
+
+
+def _check_slug(value: str) -> str:
+    if not is_slug(value):
+        raise ValueError(f"{value!r} is not a slug ([a-z0-9-], at most {SLUG_MAX_BYTES} characters)")
+    if value in RESERVED_SLUGS:
+        raise ValueError(f"{value!r} is a name the output uses for itself")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_check_slug),
+                 Field(json_schema_extra={"pattern": f"^{SLUG_RE.pattern}$", "maxLength": SLUG_MAX_BYTES,
+                                          "not": {"enum": sorted(RESERVED_SLUGS)}})]
+SourceName = Annotated[str, StringConstraints(pattern=SOURCE_NAME_RE.pattern)]
+PATTERN_NAMES = {SOURCE_NAME_RE.pattern: "a name of letters, digits, '-', '_' and '.'"}
+NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
+FilePath = Annotated[Path, Field(description="relative paths resolve against the config file's folder")]
+SecretUrl = Annotated[str, PlainSerializer(_masked, return_type=str)]
+StoreUrl = Annotated[SecretUrl, AfterValidator(_check_store_url)]
+BackLink = Annotated[str, Url(allowed=("category",), relative=True)]
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+
+class Section(BaseModel):
+    """A config table: unknown keys are errors, values never change after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
+
+
+class SiteConfig(Section):
+    """`[site]`: what the published feeds say about themselves, and where they go."""
+
+    title: NonEmpty = "金融消息"
+    """The feeds' and the index page's title."""
+    description: NonEmpty = "东方财富财经新闻，按媒体分类的全文订阅源"
+    """The feeds' description."""
+    base_url: Annotated[str, Url(), AfterValidator(lambda v: v if v.endswith("/") else v + "/")] = \
+        "http://127.0.0.1:8080/"
+    """Where output_dir is served; used in self links."""
+    output_dir: FilePath = Path("public")
+    """The folder the feeds and pages are written into."""
+    feed_size: Annotated[int, Range(1, 1000)] = 50
+    """Entries per feed, newest first."""
+    language: NonEmpty = "zh-CN"
+    """The feeds' language tag."""
+    ttl: Annotated[int, Range(1, 1440, " min")] = 5
+    """RSS <ttl>, in minutes."""
+
+    def url(self, path: str) -> str:
+        """The absolute URL of a file under the output folder."""
+        return self.base_url + path.lstrip("/")
+
+
+class StoreConfig(Section):
+    """`[store]`: the SQLite file or the Redis server."""
+
+    url: StoreUrl = "sqlite:///data/finews.db"
+    """sqlite:///relative/path, sqlite:////absolute/path or redis://[:password@]host:port/db."""
+
+
+class JekyllConfig(Section):
+    """`[jekyll]` (optional): also write Jekyll posts."""
+
+    posts_dir: FilePath = Path("_posts")
+    """The folder Jekyll posts are written into."""
+    category_url: Annotated[str, Url(required=("category",), relative=True)] = "/category/{category}.html"
+    """A post's back link to its category page; a template with {category}."""
+    home_url: Annotated[str, Url(relative=True)] = "/"
+    """A post's back link to the site's home page."""
+
+
+class CrawlConfig(Section):
+    """`[crawl]`: how politely and how persistently to fetch."""
+
+    distributed: bool = False
+    """true: `finews worker` processes crawl what the scheduler enqueues (needs a Redis store)."""
+    concurrency_per_domain: Annotated[int, Range(1, 64)] = 2
+    """Requests in flight per domain."""
+    download_delay: Annotated[float, Range(0, 60, "s")] = 0.5
+    """Seconds between two requests to one domain."""
+    autothrottle: bool = True
+    """Let Scrapy's AutoThrottle slow down for slow servers."""
+    download_timeout: Annotated[float, Duration(0.5, 600)] = 30.0
+    """How long one request may take."""
+    retry_times: Annotated[int, Range(0, 10)] = 3
+    """Retries on 429/5xx, timeouts and lost connections."""
+    retry_backoff: Annotated[float, Range(0, 300, "s")] = 1.0
+    """The first retry's delay in seconds, doubling each time."""
+    retry_after_max: Annotated[float, Duration(1, 3600)] = 60.0
+    """The cap on a server's Retry-After."""
+    robotstxt_obey: bool = True
+    """Obey the sources' robots.txt."""
+    user_agent: NonEmpty = USER_AGENT
+    max_page_bytes: Annotated[int, Range(1024, 1024 ** 3)] = 8 * 1024 * 1024
+    """Responses larger than this are dropped."""
+
+
+class SchedulerConfig(Section):
+    """`[scheduler]`: timeouts, the lock lease and housekeeping of `finews run`."""
+
+    crawl_timeout: Annotated[float, Duration(1, 86400)] = 600.0
+    """A crawl running longer is stopped and recorded as failed."""
+    shutdown_grace: Annotated[float, Duration(1, 3600)] = 60.0
+    """On SIGTERM, how long a running crawl may finish."""
+    misfire_grace: Annotated[float, Duration(1, 86400)] = 300.0
+    """How late a missed run may still start."""
+    lock_ttl: Annotated[float, Duration(1, 3600)] = 60.0
+    """The lease of the scheduler lock in the store."""
+    publish_interval: Annotated[float, Duration(1, 3600)] = 30.0
+    """Distributed mode: how often the scheduler publishes."""
+    housekeeping_cron: CronExpression = "30 4 * * *"
+    """When the daily pruning runs (Beijing time)."""
+    keep_per_category: Annotated[int, Range(1, 1_000_000)] = 2000
+    """Housekeeping keeps this many newest items per category."""
+
+
+class CategoriesConfig(Section):
+    """`[categories]`: fixed slugs for media names (several names may share one on purpose)."""
+
+    slugs: dict[str, Slug] = {}
+    """Media name = slug; names given the same slug share one category."""
+
+
+def _keyed(key: str, reason: str) -> PydanticCustomError:
+    """An error of a cross-key rule, reported under `key` (relative to the model that raises it)."""
+    return PydanticCustomError("config", "{reason}", {"key": key, "reason": reason})
+
+
+DEFAULT_EVERY = 300.0
+
+
+class SourceConfig(Section):
+    """`[[sources]]`: the keys every kind has; each kind's model adds its own."""
+
+    name: SourceName
+    """The source's name in logs, `finews status` and `crawl --source`."""
+    kind: str
+    list_urls: Annotated[tuple[str, ...], UrlList(), Field(alias="list_url")]
+    """The list endpoint: one URL or a list of them."""
+    category: Slug | None = None
+    """File everything under this one category slug instead of one per media outlet."""
+    category_name: NonEmpty | None = None
+    """The display name of `category`."""
+    cron: CronExpression | None = None
+    """When to crawl: a crontab line in Beijing time (or give `every`)."""
+    every: Annotated[float, Duration(1, 7 * 86400)] | None = None
+    """When to crawl: every so long (default 5m; or give `cron`)."""
+    jekyll_category_url: BackLink | None = None
+    """The back link of this source's fixed category in exported Jekyll posts."""
+    referer: Annotated[str, Url()]
+    enabled: bool = True
+    """false: kept in the config, never crawled unless named with `crawl --source`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_schedule(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("cron") is None and data.get("every") is None:
+            return {**data, "every": DEFAULT_EVERY}
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self) -> SourceConfig:
+        if self.cron is not None and self.every is not None:
+            raise _keyed("every", "give either cron or every, not both")
+        if self.category_name is not None and self.category is None:
+            raise _keyed("category_name", "needs category")
+        return self
+
+    @property
+    def interval(self) -> float:
+        """The nominal seconds between two runs (for staleness checks)."""
+        if self.every is not None:
+            return self.every
+        from apscheduler.triggers.cron import CronTrigger
+
+        trigger = CronTrigger.from_crontab(self.cron, timezone=BEIJING)
+        first = trigger.get_next_fire_time(None, datetime(2024, 1, 1, tzinfo=BEIJING))
+        second = trigger.get_next_fire_time(first, first)
+        return (second - first).total_seconds()
+
+
+class ChoiceSource(SourceConfig):
+    """`kind = "choice"`: the Choice share-page lists and the text endpoint."""
+
+    kind: Literal["choice"]
+    text_url: Annotated[str, Url(required=("info_code",))]
+    """The article text endpoint, a template with {info_code}."""
+    share_url: Annotated[str, Url(required=("info_code",))]
+    """The article's public link, a template with {info_code}."""
+    referer: Annotated[str, Url()] = "http://choicewzp1.eastmoney.com/"
+    """The Referer header sent with this source's requests."""
+
+
+class EastmoneySource(SourceConfig):
+    """`kind = "eastmoney"`: the column list API (`{page}` in `list_url`) and the article pages."""
+
+    kind: Literal["eastmoney"]
+    list_urls: Annotated[tuple[str, ...], UrlList(allowed=("page",)), Field(alias="list_url")]
+    """The column list API: one URL or a list; {page} is the page number."""
+    pages: Annotated[int, Range(1, 100)] = 1
+    """List pages to read each crawl."""
+    referer: Annotated[str, Url()] = "https://finance.eastmoney.com/"
+    """The Referer header sent with this source's requests."""
+
+
+class FastnewsSource(SourceConfig):
+    """`kind = "fastnews"`: the 7x24 list, every item filed under one fixed category."""
+
+    kind: Literal["fastnews"]
+    pages: Annotated[int, Range(1, 100)] = 1
+    """List pages to read each crawl."""
+    category: Slug
+    """The category every item is filed under."""
+    referer: Annotated[str, Url()] = "https://kuaixun.eastmoney.com/"
+    """The Referer header sent with this source's requests."""
+
+
+AnySource = Annotated[ChoiceSource | EastmoneySource | FastnewsSource, Field(discriminator="kind")]
+
+
+class Config(BaseSettings):
+    """The whole config: defaults < the TOML file < `FINEWS_<SECTION>__<KEY>` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_ignore_empty=True,
+                                      extra="forbid", frozen=True, populate_by_name=True)
+
+    site: SiteConfig = SiteConfig()
+    store: StoreConfig = StoreConfig()
+    crawl: CrawlConfig = CrawlConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    jekyll: JekyllConfig | None = None
+    sources: tuple[AnySource, ...] = ()
+    categories: CategoriesConfig = CategoriesConfig()
+
+    _path: Path | None = PrivateAttr(None)
+    _base_dir: Path = PrivateAttr(Path("."))
+
+    @model_validator(mode="after")
+    def _rules(self) -> Config:
+        names = [s.name for s in self.sources]
+        for name in names:
+            if names.count(name) > 1:
+                raise _keyed(f"sources.{name}", "two sources have this name")
+        if self.crawl.distributed and not self.store.url.startswith(("redis", "unix")):
+            raise _keyed("crawl.distributed", "distributed crawling needs a Redis store.url")
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        """The config file read, or None for the built-in defaults."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths resolved against."""
+        return self._base_dir
+
+    @property
+    def category_slugs(self) -> dict[str, str]:
+        return self.categories.slugs
+
+    @property
+    def enabled_sources(self) -> list[SourceConfig]:
+        return [s for s in self.sources if s.enabled]
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+    @property
+    def fixed_categories(self) -> dict[str, str]:
+        """Slug → display name of every category a source fixes."""
+        return {s.category: s.category_name or s.category for s in self.sources if s.category}
+
+    def effective(self) -> dict[str, Any]:
+        """The config as a TOML document would hold it, secrets masked."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, context={"mask_secrets": True})
+
+
+class _SchemaGenerator(GenerateJsonSchema):
+    """JSON Schema that draft-4 validators such as Taplo's read too: a one-value Literal also as `enum`."""
+
+    schema_dialect = "http://json-schema.org/draft-07/schema#"
+
+    def literal_schema(self, schema: core_schema.LiteralSchema) -> dict[str, Any]:
+        result = super().literal_schema(schema)
+        return {**result, "enum": [result["const"]]} if "const" in result else result
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of a finews.toml."""
+    schema = Config.model_json_schema(by_alias=True, schema_generator=_SchemaGenerator)
+    return {"$schema": _SchemaGenerator.schema_dialect, **schema, "title": "finews.toml"}
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+class _LegacyEnvironment(PydanticBaseSettingsSource):
+    """`FINEWS_STORE_URL` and `FINEWS_OUTPUT_DIR`, below their nested spellings."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self.values: dict[str, Any] = {}
+        for (section, key), name in LEGACY_ENV.items():
+            if environ.get(name):
+                self.values.setdefault(section, {})[key] = environ[name]
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, True
+
+    def __call__(self) -> dict[str, Any]:
+        return self.values
+
+
+def env_variable(loc: tuple[str | int, ...], environ: Mapping[str, str]) -> str | None:
+    """The environment variable that supplied the value at `loc`, if one did."""
+    present = {name.upper(): name for name, value in environ.items() if value}
+    names = [str(part) for part in loc]
+    if int in map(type, loc):
+        names = names[:[type(part) for part in loc].index(int)]
+    for end in range(len(names), 0, -1):
+        name = (ENV_PREFIX + "__".join(names[:end])).upper()
+        if name in present:
+            return present[name]
+    legacy = LEGACY_ENV.get(tuple(loc[:2]))  # type: ignore[arg-type]
+    return legacy if legacy is not None and environ.get(legacy) else None
+
+
+def overriding_variables(environ: Mapping[str, str]) -> list[str]:
+    """The FINEWS_* variables in `environ` that set a config key."""
+    tops = [(ENV_PREFIX + field.alias if field.alias else ENV_PREFIX + name).upper()
+            for name, field in Config.model_fields.items()]
+    return sorted(name for name, value in environ.items() if value and (
+        name in LEGACY_ENV.values() or any(name.upper() == top or name.upper().startswith(top + "__") for top in tops)))
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:40] + "…")
+    names = {int: "an integer", float: "a number", bool: "a boolean", list: "a list", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+EXPECTED = {"int": "an integer", "float": "a number", "bool": "a boolean", "string": "a string",
+            "list": "a list", "tuple": "a list", "dict": "a table", "model": "a table", "model_attributes": "a table"}
+
+
+def _reason(error: dict[str, Any]) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "missing"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", error["msg"]))
+    if kind == "config":
+        return ctx["reason"]
+    if kind == "union_tag_invalid":
+        return f"{ctx['tag']!r} is not one of {', '.join(SOURCE_KINDS)}"
+    if kind == "union_tag_not_found":
+        return f"missing (one of {', '.join(SOURCE_KINDS)})"
+    if kind == "string_pattern_mismatch":
+        return f"{error['input']!r} is not {PATTERN_NAMES.get(ctx['pattern'], 'matching ' + ctx['pattern'])}"
+    if kind.endswith(("_type", "_parsing")):
+        expected = EXPECTED.get(kind.rsplit("_", 1)[0])
+        if expected:
+            return f"expected {expected}, got {_type_name(error['input'])}"
+    return error["msg"]
+
+
+def _key(loc: tuple[str | int, ...], error: dict[str, Any], sources: list[Any]) -> str:
+    """`sources.<name>.key` for a source with a usable name, else `sources[2].key`; the kind tag dropped."""
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            source = sources[part] if loc[:i] == ("sources",) and part < len(sources) else None
+            name = source.get("name") if isinstance(source, dict) else None
+            if isinstance(name, str) and SOURCE_NAME_RE.match(name):
+                parts[-1] = f"sources.{name}"
+            else:
+                parts[-1] += f"[{part}]"
+        elif not (i > 0 and isinstance(loc[i - 1], int) and part in SOURCE_KINDS):
+            parts.append(part)
+    if error["type"] == "config":
+        parts.append(error["ctx"]["key"])
+    elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        parts.append("kind")
+    return ".".join(parts) or "-"
+
+
+def parse_config(data: dict[str, Any], *, file: str, base_dir: Path,
+                 path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed TOML document, with the environment's overrides, into a Config."""
+    environ = os.environ if environ is None else environ
+    layers: tuple[PydanticBaseSettingsSource, ...] = (
+        _Environment(Config, environ), _LegacyEnvironment(Config, environ), InitSettingsSource(Config, data))
+    try:
+        config = Config(_build_sources=(layers, {}))
+    except SettingsError as exc:  # a variable holding a table or list as JSON that is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = (ENV_PREFIX + (field[1] if field else "")).upper()
+        names = [n for n in environ if n.upper() == name or n.upper().startswith(name + "__")]
+        raise ConfigError(", ".join(names) or name, field[1] if field else "-",
+                          f"not valid JSON: {exc.__cause__ or exc}") from None
+    except ValidationError as exc:
+        raise _config_error(exc, file, environ, layers) from None
+    config = _resolve_paths(config, lambda loc: Path.cwd() if env_variable(loc, environ) else base_dir)
+    config._path, config._base_dir = path, base_dir
+    return config
+
+
+def _config_error(exc: ValidationError, file: str, environ: Mapping[str, str],
+                  layers: tuple[PydanticBaseSettingsSource, ...]) -> ConfigError:
+    sources = next((layer()["sources"] for layer in layers if "sources" in layer()), [])
+    problems = []
+    for error in exc.errors():
+        loc = error["loc"]
+        where = (*loc, *error["ctx"]["key"].split(".")) if error["type"] == "config" else loc
+        problems.append((env_variable(where, environ) or file,
+                         _key(loc, error, sources if isinstance(sources, list) else []), _reason(error)))
+    return ConfigError(*problems[0], more=tuple(problems[1:]))
+
+
+def _resolve(base: Path, value: Path) -> Path:
+    path = value.expanduser()
+    return path if path.is_absolute() else base / path
 
 
 def resolve_store_url(url: str, base: Path) -> str:
@@ -251,265 +659,18 @@ def resolve_store_url(url: str, base: Path) -> str:
     return url
 
 
-def _check_store_url(value: str) -> str:
-    scheme = urlsplit(value).scheme
-    if scheme == "sqlite":
-        if not value.startswith("sqlite:///") or value == "sqlite:///":
-            raise ValueError(f"{value!r}: use sqlite:///relative/path or sqlite:////absolute/path")
-    elif scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"{value!r}: the store URL must start with sqlite:/// or redis://")
-    return value
-
-
-def _read_site(file: str, data: Any, base: Path) -> SiteConfig:
-    r = _Reader(file, "site", data)
-    default = SiteConfig()
-    base_url = r.convert("base_url", default.base_url,
-                         lambda v: _check_url(_need_str(v), schemes=("http", "https")))
-    if not base_url.endswith("/"):
-        base_url += "/"
-    feed_size = r.get("feed_size", int, default.feed_size)
-    if not 1 <= feed_size <= 1000:
-        raise r.error("feed_size", "must be between 1 and 1000")
-    ttl = r.get("ttl", int, default.ttl)
-    if ttl < 1:
-        raise r.error("ttl", "must be at least 1 (minutes)")
-    site = SiteConfig(
-        title=_nonempty(r, "title", default.title),
-        description=_nonempty(r, "description", default.description),
-        base_url=base_url,
-        output_dir=_resolve(base, r.get("output_dir", str, str(default.output_dir))),
-        feed_size=feed_size,
-        language=_nonempty(r, "language", default.language),
-        ttl=ttl,
-    )
-    r.finish()
-    return site
-
-
-def _need_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _nonempty(r: _Reader, name: str, default: str) -> str:
-    value = r.get(name, str, default)
-    if not value.strip():
-        raise r.error(name, "must not be empty")
-    return value
-
-
-def _read_store(file: str, data: Any, base: Path) -> StoreConfig:
-    r = _Reader(file, "store", data)
-    url = r.convert("url", StoreConfig.url, lambda v: _check_store_url(_need_str(v)))
-    r.finish()
-    return StoreConfig(url=resolve_store_url(url, base))
-
-
-def _read_jekyll(file: str, data: Any, base: Path) -> JekyllConfig:
-    r = _Reader(file, "jekyll", data)
-    posts_dir = r.get("posts_dir", str, "_posts")
-    category_url = r.convert(
-        "category_url", "/category/{category}.html",
-        lambda v: _check_link_template(_need_str(v), ("category",)))
-    home_url = r.convert("home_url", "/", lambda v: _check_link_template(_need_str(v), ()))
-    r.finish()
-    return JekyllConfig(posts_dir=_resolve(base, posts_dir), category_url=category_url,
-                        home_url=home_url)
-
-
-def _check_link_template(value: str, placeholders: tuple[str, ...]) -> str:
-    """A back link: absolute, scheme-relative (`//host/`) or site-relative (`/path`)."""
-    if value.startswith("/") and not value.startswith("//"):
-        fields = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
-        if fields - set(placeholders):
-            raise ValueError(f"unknown placeholder {{{sorted(fields - set(placeholders))[0]}}}")
-        return value
-    return _check_url(value, allowed=placeholders, scheme_relative=True)
-
-
-def _read_crawl(file: str, data: Any) -> CrawlConfig:
-    r = _Reader(file, "crawl", data)
-    d = CrawlConfig()
-    crawl = CrawlConfig(
-        distributed=r.get("distributed", bool, d.distributed),
-        concurrency_per_domain=_positive_int(r, "concurrency_per_domain", d.concurrency_per_domain),
-        download_delay=_non_negative(r, "download_delay", d.download_delay),
-        autothrottle=r.get("autothrottle", bool, d.autothrottle),
-        download_timeout=r.convert("download_timeout", d.download_timeout, parse_duration),
-        retry_times=_non_negative_int(r, "retry_times", d.retry_times),
-        retry_backoff=_non_negative(r, "retry_backoff", d.retry_backoff),
-        retry_after_max=r.convert("retry_after_max", d.retry_after_max, parse_duration),
-        robotstxt_obey=r.get("robotstxt_obey", bool, d.robotstxt_obey),
-        user_agent=_nonempty(r, "user_agent", d.user_agent),
-        max_page_bytes=_positive_int(r, "max_page_bytes", d.max_page_bytes),
-    )
-    r.finish()
-    return crawl
-
-
-def _positive_int(r: _Reader, name: str, default: int) -> int:
-    value = r.get(name, int, default)
-    if value < 1:
-        raise r.error(name, "must be at least 1")
-    return value
-
-
-def _non_negative_int(r: _Reader, name: str, default: int) -> int:
-    value = r.get(name, int, default)
-    if value < 0:
-        raise r.error(name, "must not be negative")
-    return value
-
-
-def _non_negative(r: _Reader, name: str, default: float) -> float:
-    value = float(r.get(name, (int, float), default))
-    if value < 0:
-        raise r.error(name, "must not be negative")
-    return value
-
-
-def _read_scheduler(file: str, data: Any) -> SchedulerConfig:
-    r = _Reader(file, "scheduler", data)
-    d = SchedulerConfig()
-    scheduler = SchedulerConfig(
-        crawl_timeout=r.convert("crawl_timeout", d.crawl_timeout, parse_duration),
-        shutdown_grace=r.convert("shutdown_grace", d.shutdown_grace, parse_duration),
-        misfire_grace=r.convert("misfire_grace", d.misfire_grace, parse_duration),
-        lock_ttl=r.convert("lock_ttl", d.lock_ttl, parse_duration),
-        publish_interval=r.convert("publish_interval", d.publish_interval, parse_duration),
-        housekeeping_cron=r.convert("housekeeping_cron", d.housekeeping_cron,
-                                    lambda v: _check_cron(_need_str(v))),
-        keep_per_category=_positive_int(r, "keep_per_category", d.keep_per_category),
-    )
-    r.finish()
-    return scheduler
-
-
-def _read_source(file: str, index: int, data: Any) -> SourceConfig:
-    r = _Reader(file, f"sources[{index}]", data)
-    name = r.get("name", str)
-    if name is None:
-        raise r.error("name", "missing")
-    if not SOURCE_NAME_RE.match(name):
-        raise r.error("name", f"{name!r} may only use letters, digits, '-', '_' and '.'")
-    r.prefix = f"sources.{name}"
-    kind = r.get("kind", str)
-    if kind not in SOURCE_KINDS:
-        raise r.error("kind", f"{kind!r} is not one of {', '.join(SOURCE_KINDS)}")
-
-    raw_lists = r.get("list_url", (str, list))
-    if raw_lists is None:
-        raise r.error("list_url", "missing")
-    lists = [raw_lists] if isinstance(raw_lists, str) else raw_lists
-    if not lists:
-        raise r.error("list_url", "must name at least one URL")
-    placeholders = ("page",) if kind == "eastmoney" else ()
-    for url in lists:
-        try:
-            _check_url(_need_str(url), allowed=placeholders)
-        except (TypeError, ValueError) as exc:
-            raise r.error("list_url", str(exc)) from None
-
-    text_url = share_url = None
-    if kind == "choice":
-        text_url = r.convert("text_url", None,
-                             lambda v: _check_url(_need_str(v), placeholders=("info_code",)))
-        share_url = r.convert("share_url", None,
-                              lambda v: _check_url(_need_str(v), placeholders=("info_code",)))
-        if text_url is None:
-            raise r.error("text_url", "missing (a choice source needs it)")
-        if share_url is None:
-            raise r.error("share_url", "missing (a choice source needs it)")
-
-    pages = 1
-    if kind in ("eastmoney", "fastnews"):
-        pages = _positive_int(r, "pages", 1)
-
-    category = r.get("category", str)
-    if category is not None and not is_slug(category):
-        raise r.error("category", f"{category!r} is not a slug ([a-z0-9-], at most 64 characters)")
-    if category in RESERVED_SLUGS:
-        raise r.error("category", f"{category!r} is a name the output uses for itself")
-    category_name = r.get("category_name", str)
-    if category_name is not None and category is None:
-        raise r.error("category_name", "needs category")
-    if kind == "fastnews" and category is None:
-        raise r.error("category", "missing (a fastnews source files everything in one category)")
-
-    cron = r.convert("cron", None, lambda v: _check_cron(_need_str(v)))
-    every = r.convert("every", None, parse_duration)
-    if cron is not None and every is not None:
-        raise r.error("every", "give either cron or every, not both")
-    if cron is None and every is None:
-        every = 300.0
-
-    source = SourceConfig(
-        name=name,
-        kind=kind,
-        list_urls=tuple(lists),
-        text_url=text_url,
-        share_url=share_url,
-        pages=pages,
-        category=category,
-        category_name=category_name,
-        cron=cron,
-        every=every,
-        jekyll_category_url=r.convert(
-            "jekyll_category_url", None,
-            lambda v: _check_link_template(_need_str(v), ("category",))),
-        referer=r.convert("referer", DEFAULT_REFERERS[kind], lambda v: _check_url(_need_str(v))),
-        enabled=r.get("enabled", bool, True),
-    )
-    r.finish()
-    return source
-
-
-def _read_categories(file: str, data: Any) -> dict[str, str]:
-    r = _Reader(file, "categories", data)
-    slugs = r.get("slugs", dict, {})
-    r.finish()
-    for media, slug in slugs.items():
-        if not isinstance(slug, str) or not is_slug(slug):
-            raise ConfigError(file, f"categories.slugs.{media}", f"{slug!r} is not a slug ([a-z0-9-], at most 64 characters)")
-        if slug in RESERVED_SLUGS:
-            raise ConfigError(file, f"categories.slugs.{media}", f"{slug!r} is a name the output uses for itself")
-    return dict(slugs)
-
-
-def parse_config(data: dict[str, Any], *, file: str, base_dir: Path,
-                 path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
-    """Validate a parsed TOML document into a Config (env overrides applied)."""
-    environ = os.environ if environ is None else environ
-    top = _Reader(file, "", data)
-    site = _read_site(file, top.get("site", dict, {}), base_dir)
-    store = _read_store(file, top.get("store", dict, {}), base_dir)
-    crawl = _read_crawl(file, top.get("crawl", dict, {}))
-    scheduler = _read_scheduler(file, top.get("scheduler", dict, {}))
-    jekyll_data = top.get("jekyll", dict)
-    jekyll = _read_jekyll(file, jekyll_data, base_dir) if jekyll_data is not None else None
-    sources_data = top.get("sources", list, [])
-    sources = tuple(_read_source(file, i, s) for i, s in enumerate(sources_data))
-    names = [s.name for s in sources]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError(file, f"sources.{name}", "two sources have this name")
-    slugs = _read_categories(file, top.get("categories", dict, {}))
-    top.finish()
-
-    if environ.get("FINEWS_STORE_URL"):
-        try:
-            url = _check_store_url(environ["FINEWS_STORE_URL"])
-        except ValueError as exc:
-            raise ConfigError("FINEWS_STORE_URL", "store.url", str(exc)) from None
-        store = StoreConfig(url=resolve_store_url(url, Path.cwd()))
-    if environ.get("FINEWS_OUTPUT_DIR"):
-        site = replace(site, output_dir=_resolve(Path.cwd(), environ["FINEWS_OUTPUT_DIR"]))
-    if crawl.distributed and not store.url.startswith(("redis", "unix")):
-        raise ConfigError(file, "crawl.distributed", "distributed crawling needs a Redis store.url")
-    return Config(path=path, base_dir=base_dir, site=site, store=store, crawl=crawl,
-                  scheduler=scheduler, sources=sources, jekyll=jekyll, category_slugs=slugs)
+def _resolve_paths(config: Config, base: Callable[[tuple[str, ...]], Path]) -> Config:
+    """Relative paths made absolute: a value from a file against its folder, from a variable against the cwd."""
+    update: dict[str, Any] = {
+        "site": config.site.model_copy(update={
+            "output_dir": _resolve(base(("site", "output_dir")), config.site.output_dir)}),
+        "store": config.store.model_copy(update={
+            "url": resolve_store_url(config.store.url, base(("store", "url")))}),
+    }
+    if config.jekyll is not None:
+        update["jekyll"] = config.jekyll.model_copy(update={
+            "posts_dir": _resolve(base(("jekyll", "posts_dir")), config.jekyll.posts_dir)})
+    return config.model_copy(update=update)
 
 
 def default_config_text() -> str:
@@ -517,23 +678,36 @@ def default_config_text() -> str:
     return resources.files("crawler").joinpath("default.toml").read_text(encoding="utf-8")
 
 
-def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+def read_toml(path: Path, file: str) -> dict[str, Any]:
+    """A config file's TOML document; unreadable, non-UTF-8 or invalid TOML is a ConfigError."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(file, "-", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(file, "-", f"not UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}): TOML files are "
+                                     "UTF-8; convert it, e.g. `iconv -f GBK -t UTF-8`") from None
+    return _parse_toml(text, file)
+
+
+def _parse_toml(text: str, file: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load `path`, else `finews.toml` in the working folder, else the built-in defaults."""
     if path is None and Path(DEFAULT_CONFIG_NAME).is_file():
         path = DEFAULT_CONFIG_NAME
     if path is None:
-        text, file, base = default_config_text(), "<built-in defaults>", Path.cwd()
-        config_path = None
-    else:
-        config_path = Path(path).resolve()
-        file = str(path)
-        try:
-            text = config_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(file, "-", f"cannot read: {exc.strerror or exc}") from None
-        base = config_path.parent
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
-    return parse_config(data, file=file, base_dir=base, path=config_path, environ=environ)
+        file = "<built-in defaults>"
+        return parse_config(_parse_toml(default_config_text(), file), file=file, base_dir=Path.cwd(),
+                            environ=environ)
+    config_path = Path(path).resolve()
+    return parse_config(read_toml(config_path, str(path)), file=str(path), base_dir=config_path.parent,
+                        path=config_path, environ=environ)

@@ -20,9 +20,10 @@ def finews_env() -> dict[str, str]:
     return env
 
 
-def run_finews(*args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run `python -m scheduler ARGS` from the repo root; output captured as text."""
-    result = subprocess.run([sys.executable, "-m", "scheduler", *args], cwd=ROOT, env=finews_env(),
+def run_finews(*args: str, timeout: float = 120, check: bool = False,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m scheduler ARGS` from the repo root (`env` added to its environment); output as text."""
+    result = subprocess.run([sys.executable, "-m", "scheduler", *args], cwd=ROOT, env={**finews_env(), **(env or {})},
                             capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"finews {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")

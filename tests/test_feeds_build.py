@@ -158,7 +158,7 @@ def test_build_time_is_the_newest_entry_update_and_building_twice_gives_identica
 
 def test_ids_come_from_the_article_id_alone_while_self_links_follow_base_url():
     before = build_all(spec([article(1)]))
-    moved = replace(SITE, base_url="https://news.example.org/sub/", title="另一个标题")
+    moved = SITE.model_copy(update={"base_url": "https://news.example.org/sub/", "title": "另一个标题"})
     after = build_all(spec([article(1, title="改过的标题", link="https://example.org/other")], site=moved))
     old, new = check_atom(before["atom.xml"]), check_atom(after["atom.xml"])
     assert new.feed.id == old.feed.id and new.entries[0].id == old.entries[0].id

@@ -169,7 +169,7 @@ def test_a_publish_that_fails_midway_leaves_published_files_whole_and_retries_la
 
 def test_a_new_base_url_changes_self_links_but_never_entry_ids(site_dir):
     config = load_config(site_dir / "finews.toml")
-    moved = replace(config, site=replace(config.site, base_url="https://news.example.org/feeds/"))
+    moved = config.model_copy(update={"site": config.site.model_copy(update={"base_url": "https://news.example.org/feeds/"})})
     with open_store(config.store.url) as store:
         publish(config, store, full=True)
         old = check_atom((config.site.output_dir / "all" / "atom.xml").read_bytes())

@@ -9,7 +9,7 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -389,7 +389,7 @@ class SampleSite:
         }
         owners = {name: table for table, cls in (("site", SiteConfig), ("crawl", CrawlConfig),
                                                  ("scheduler", SchedulerConfig))
-                  for name in (f.name for f in fields(cls))}
+                  for name in cls.model_fields}
         for key, value in extra.items():
             if key not in owners:
                 raise ValueError(f"{key!r} is not a [site], [crawl] or [scheduler] key")
