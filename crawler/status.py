@@ -9,14 +9,12 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
 from .config import Config
-from .store import RunStatus, Store
+from .store import PUBLISH_RUN, RunStatus, Store
 from .text.times import BEIJING
 
 logger = logging.getLogger("crawler.sources")
 
 COUNTERS = ("listed", "new", "unchanged", "updated", "dropped", "errors")
-PUBLISH_RUN = "@publish"
-"""The run record of the last publish (never a source's name: those start with a letter or digit)."""
 
 
 def stat_key(source: str, key: str) -> str:

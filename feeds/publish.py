@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from crawler.config import Config
-from crawler.status import PUBLISH_RUN
-from crawler.store import ALL, Article, RunStatus, Store
+from crawler.store import ALL, PUBLISH_RUN, Article, RunStatus, Store
 from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 

@@ -16,11 +16,10 @@ from lxml import etree
 
 from crawler.config import Config, load_config, parse_config
 from crawler.samplesite import SampleSite
-from crawler.store import ALL, Article, open_store
+from crawler.store import ALL, PUBLISH_RUN, Article, open_store
 from crawler.store.sqlite import SQLiteStore
 from crawler.text.times import BEIJING
 from feeds.build import entry_id
-from crawler.status import PUBLISH_RUN
 from feeds.publish import UnsafeSlugError, category_dir, publish, write_atomic
 
 from crawlkit import expected_articles, run_finews, write_config

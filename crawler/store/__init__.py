@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .base import ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult
+from .base import ALL, PUBLISH_RUN, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult
 
-__all__ = ["ALL", "Article", "CategorySummary", "LockInfo", "Outcome", "RunStatus", "Store",
+__all__ = ["ALL", "PUBLISH_RUN", "Article", "CategorySummary", "LockInfo", "Outcome", "RunStatus", "Store",
            "UpsertResult", "open_store"]
 
 

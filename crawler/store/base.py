@@ -10,6 +10,8 @@ from datetime import datetime
 
 ALL = "all"
 """The pseudo-category of every item: its feeds are `all/…`; always marked dirty with the others."""
+PUBLISH_RUN = "@publish"
+"""The run record of the last publish (never a source's name: those start with a letter or digit)."""
 
 
 @dataclass
