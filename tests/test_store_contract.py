@@ -350,6 +350,45 @@ def test_a_pruned_article_seen_again_with_a_new_title_is_stored_again(store):
     assert store.known_titles([ID]) == {ID: "改过的标题"} and store.count(ALL) == 1
 
 
+def test_changes_list_new_updated_and_newly_categorized_articles_in_change_order_once_each(store):
+    store.upsert(article("202112212221500000"), CRAWL)
+    store.upsert(article("202112212221500001", minutes=1), CRAWL)
+    first = [(n, a.article_id) for n, a in store.changes(0, 10)]
+    assert [i for _, i in first] == ["202112212221500000", "202112212221500001"] and first[0][0] < first[1][0]
+    mark = first[-1][0]
+    assert store.changes(mark, 10) == []
+    store.upsert(article("202112212221500001", minutes=1), CRAWL)  # unchanged: no change
+    store.upsert(article("202112212221500000", body="<p>改过</p>"), CRAWL + timedelta(hours=1))
+    store.add_membership("202112212221500001", EMNEWS)
+    later = store.changes(mark, 10)
+    assert [a.article_id for _, a in later] == ["202112212221500000", "202112212221500001"]
+    assert later[0][1].html == "<p>改过</p>" and set(later[1][1].categories) == {*SZB, *EMNEWS}
+    assert [a.article_id for _, a in store.changes(mark, 1)] == ["202112212221500000"]
+    assert [a.article_id for _, a in store.changes(0, 10)] == ["202112212221500000", "202112212221500001"]
+
+
+def test_prune_keeps_items_changed_after_the_settled_change_number(store):
+    for i in range(4):
+        store.upsert(article(f"20211221222150000{i}", minutes=i), CRAWL)
+    settled = store.changes(0, 10)[-1][0]
+    store.upsert(article("202112212221500000", body="<p>改过</p>"), CRAWL + timedelta(hours=1))
+    assert store.prune("shanghaizhengquanbao", 1, settled=settled) == 2
+    assert ids(store.latest(ALL, 10)) == ["202112212221500003", "202112212221500000"]
+    assert store.prune(ALL, 0, settled=settled) == 1 and ids(store.latest(ALL, 10)) == ["202112212221500000"]
+    assert store.prune(ALL, 0) == 1 and store.changes(0, 10) == []
+
+
+def test_prune_with_settled_goes_past_a_full_batch_of_unsettled_items(store):
+    total = PRUNE_BATCH + 5
+    for i in range(total):
+        store.upsert(article(f"2021122122{i:08d}", minutes=i, categories=EMNEWS), CRAWL)
+    settled = store.changes(0, total)[PRUNE_BATCH + 2][0]  # the items from PRUNE_BATCH + 3 on are unsettled
+    for i in range(PRUNE_BATCH):
+        store.upsert(article(f"2021122122{i:08d}", minutes=i, categories=EMNEWS, body="<p>新</p>"), CRAWL)
+    assert store.prune("emnews", 0, settled=settled) == 3
+    assert store.count("emnews") == total - 3
+
+
 # -- runs and locks -----------------------------------------------------------------------------
 
 def test_run_status_keeps_the_last_success_until_a_new_one(store):
@@ -426,6 +465,21 @@ def test_sqlite_opens_a_file_from_before_the_schema_version_and_keeps_its_runs(t
         assert store.runs()["choice-media"].last_success == CRAWL
         store.upsert(article(), CRAWL)
         assert store.known_titles([ID]) == {ID: TITLE}
+
+
+def test_sqlite_opens_a_schema_1_file_whose_articles_have_no_change_numbers_yet(tmp_path):
+    path = tmp_path / "finews.db"
+    with SQLiteStore(str(path)) as old:
+        old.upsert(article(), CRAWL)
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX articles_by_change")
+        db.execute("ALTER TABLE articles DROP COLUMN changed")
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    with SQLiteStore(str(path)) as store:
+        assert store.changes(0, 10) == [] and store.get(ID) == replace(article(), first_seen=CRAWL, updated=T0)
+        store.upsert(article("202112212221500001"), CRAWL)
+        assert [a.article_id for _, a in store.changes(0, 10)] == ["202112212221500001"]
 
 
 def test_redis_stores_under_their_prefix_do_not_see_each_other(redis_url):

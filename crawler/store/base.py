@@ -149,8 +149,20 @@ class Store(ABC):
     def mark_dirty(self, categories: Iterable[str]) -> None: ...
 
     @abstractmethod
-    def prune(self, category: str, keep: int) -> int:
-        """Drop all but the newest `keep` items of a category; ids stay known. Returns the number dropped."""
+    def changes(self, after: int, limit: int) -> list[tuple[int, Article]]:
+        """The stored articles whose feed entry changed after change number `after`, oldest change first.
+
+        An article's change number is the dirty-sequence value of its last change that marked
+        categories dirty (new, updated, or in a new category); the archives ask what to rewrite.
+        """
+
+    @abstractmethod
+    def prune(self, category: str, keep: int, settled: int | None = None) -> int:
+        """Drop all but the newest `keep` items of a category; ids stay known. Returns the number dropped.
+
+        With `settled`, an item whose change number is above it is kept: the archives have not
+        recorded that change yet.
+        """
 
     @abstractmethod
     def record_run(self, status: RunStatus) -> None:

@@ -16,6 +16,8 @@ Keys, under `prefix:` (`finews:`):
   order by member, and ids are 18 digits, so ties come out by article id.
 - `names` — hash slug → display name (the latest sighting's); its keys are every category seen.
 - `dirty` — hash slug → change counter, fresh values from the `dirty:seq` sequence.
+- `changes` — sorted set of article ids, score = the `dirty:seq` value of the article's last
+  change that marked categories dirty (what the archives rewrite).
 - `runs`, `runs:last_success` — hashes source → RunStatus JSON / ISO time; `lock:<name>`.
 """
 
@@ -43,6 +45,7 @@ local function bump(dirty, seq, slugs)
     args[#args + 1] = value
   end
   redis.call('HSET', dirty, unpack(args))
+  return value
 end
 local function joined(categories)
   local slugs = {}
@@ -62,8 +65,9 @@ local call = cjson.decode(ARGV[2])
 local mode, id, hash, crawled, score, title, given = call[1], call[2], call[7], call[8], call[9], call[10], call[12]
 local source = call[13]
 local titles, slugs, all = prefix .. ':titles', prefix .. ':slugs', prefix .. ':all'
-local dirty, seq = prefix .. ':dirty', prefix .. ':dirty:seq'
+local dirty, seq, changes = prefix .. ':dirty', prefix .. ':dirty:seq', prefix .. ':changes'
 local function index(slug) return prefix .. ':cat:' .. slug end
+local function record_change(marks) redis.call('ZADD', changes, bump(dirty, seq, marks), id) end
 local meta = redis.call('HGET', KEYS[1], 'meta')
 if not meta and mode == 'member' then return false end
 local record = meta and cjson.decode(meta)
@@ -88,7 +92,7 @@ if not meta then
   end
   redis.call('HSET', slugs, id, table.concat(marks, ','))
   marks[#marks + 1] = 'all'
-  bump(dirty, seq, marks)
+  record_change(marks)
   return {'new'}
 end
 if type(record.categories) ~= 'table' then record.categories = {} end
@@ -138,25 +142,32 @@ if outcome == 'updated' then
   local marks = {}
   for slug in pairs(categories) do marks[#marks + 1] = slug end
   marks[#marks + 1] = 'all'
-  bump(dirty, seq, marks)
+  record_change(marks)
 elseif #added > 0 then
   local marks = {unpack(added)}
   marks[#marks + 1] = 'all'
-  bump(dirty, seq, marks)
+  record_change(marks)
 end
 if mode == 'member' then return {outcome, '', {}, added} end
 return {outcome, meta, redis.call('HMGET', KEYS[1], 'html', 'summary', 'content_raw', 'text_raw'), added}
 """
 
 PRUNE = LUA_HELPERS + """
--- ARGV: prefix, category, keep, batch. Drops up to `batch` of the oldest items beyond `keep`.
+-- ARGV: prefix, category, keep, batch, skip, settled ('' for none). Looks at up to `batch` of the
+-- oldest items beyond `keep` after the `skip` oldest, dropping those whose change number is not
+-- above `settled`; returns {looked at, dropped}.
 local prefix, category, keep, batch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local all = prefix .. ':all'
+local skip, settled = tonumber(ARGV[5]), tonumber(ARGV[6])
+local all, changes = prefix .. ':all', prefix .. ':changes'
 local function index(slug) return prefix .. ':cat:' .. slug end
 local source = category == 'all' and all or index(category)
-local extra = math.min(redis.call('ZCARD', source) - keep, batch)
-if extra <= 0 then return 0 end
-local ids = redis.call('ZRANGE', source, 0, extra - 1)
+local extra = math.min(redis.call('ZCARD', source) - keep - skip, batch)
+if extra <= 0 then return {0, 0} end
+local candidates = redis.call('ZRANGE', source, skip, skip + extra - 1)
+local ids = {}
+for _, id in ipairs(candidates) do
+  if not settled or (tonumber(redis.call('ZSCORE', changes, id)) or 0) <= settled then ids[#ids + 1] = id end
+end
 local touched, dirty = {}, {}
 for _, id in ipairs(ids) do
   local key = prefix .. ':article:' .. id
@@ -179,6 +190,7 @@ for _, id in ipairs(ids) do
   end
   if next(record.categories) == nil then
     redis.call('ZREM', all, id)
+    redis.call('ZREM', changes, id)
     redis.call('DEL', key)
     redis.call('HDEL', prefix .. ':slugs', id)
   else
@@ -186,9 +198,11 @@ for _, id in ipairs(ids) do
     redis.call('HSET', prefix .. ':slugs', id, joined(record.categories))
   end
 end
-dirty[#dirty + 1] = 'all'
-bump(prefix .. ':dirty', prefix .. ':dirty:seq', dirty)
-return #ids
+if #ids > 0 then
+  dirty[#dirty + 1] = 'all'
+  bump(prefix .. ':dirty', prefix .. ':dirty:seq', dirty)
+end
+return {#candidates, #ids}
 """
 
 MARK_DIRTY = LUA_HELPERS + """
@@ -353,14 +367,30 @@ class RedisStore(Store):
         if slugs:
             self._mark_dirty(keys=[self.key("dirty"), self.key("dirty", "seq")], args=slugs)
 
-    def prune(self, category: str, keep: int) -> int:
+    def changes(self, after: int, limit: int) -> list[tuple[int, Article]]:
+        if limit <= 0:
+            return []
+        found = self.redis.zrange(self.key("changes"), f"({after}", "+inf", byscore=True, offset=0, num=limit,
+                                  withscores=True)
+        if not found:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for article_id, _ in found:
+                pipe.hmget(self.key("article", article_id), ["meta", *BODY_FIELDS])
+            records = pipe.execute()
+        return [(int(score), self._article(meta, bodies))
+                for (_, score), (meta, *bodies) in zip(found, records) if meta]
+
+    def prune(self, category: str, keep: int, settled: int | None = None) -> int:
         if keep < 0:
             raise ValueError(f"keep must be ≥ 0, not {keep}")
-        dropped = 0
+        dropped = skipped = 0
         while True:
-            n = self._prune(args=[self.prefix, category, keep, PRUNE_BATCH])
+            looked, n = self._prune(args=[self.prefix, category, keep, PRUNE_BATCH, skipped,
+                                          "" if settled is None else settled])
             dropped += n
-            if n < PRUNE_BATCH:
+            skipped += looked - n
+            if looked < PRUNE_BATCH:
                 return dropped
 
     # -- runs and locks ----------------------------------------------------------------------

@@ -21,9 +21,10 @@ from .base import ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, S
 from .codec import (BEIJING, CONTENT_FIELDS, FILLED_FIELDS, article_from_json, article_to_json, beijing,
                     run_from_json, run_to_json, time_from_text, time_to_text)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS articles (article_id TEXT PRIMARY KEY, published REAL NOT NULL, record TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS articles (article_id TEXT PRIMARY KEY, published REAL NOT NULL, record TEXT NOT NULL,"
+    " changed INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS articles_by_time ON articles (published, article_id)",
     "CREATE TABLE IF NOT EXISTS memberships (category TEXT NOT NULL, article_id TEXT NOT NULL,"
     " published REAL NOT NULL, PRIMARY KEY (category, article_id)) WITHOUT ROWID",
@@ -67,6 +68,10 @@ class SQLiteStore(Store):
                 # files from before schema 1 kept it in the record only
                 self.db.execute("ALTER TABLE runs ADD COLUMN last_success TEXT")
                 self.db.execute("UPDATE runs SET last_success = json_extract(record, '$.last_success')")
+            if "changed" not in {column[1] for column in self.db.execute("PRAGMA table_info(articles)")}:
+                # files from before schema 2 kept no change numbers: their articles count as archived
+                self.db.execute("ALTER TABLE articles ADD COLUMN changed INTEGER NOT NULL DEFAULT 0")
+            self.db.execute("CREATE INDEX IF NOT EXISTS articles_by_change ON articles (changed)")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -94,10 +99,10 @@ class SQLiteStore(Store):
             if row is None:
                 stored = replace(article, published=published, first_seen=crawled_at, updated=published,
                                  categories=dict(sorted(article.categories.items())))
-                db.execute("INSERT INTO articles VALUES (?, ?, ?)",
+                db.execute("INSERT INTO articles VALUES (?, ?, ?, 0)",
                            (stored.article_id, stored.published.timestamp(), article_to_json(stored)))
                 self._index(stored, stored.categories, title_changed=True)
-                self._bump([*stored.categories, ALL])
+                self._changed(stored.article_id, self._bump([*stored.categories, ALL]))
                 self._name(stored.categories)
                 return UpsertResult(Outcome.NEW, tuple(stored.categories), stored)
             stored = article_from_json(row[0])
@@ -109,14 +114,14 @@ class SQLiteStore(Store):
                     stored.source_hash = article.source_hash
                 if added or filled or new_source:
                     self._rewrite(stored, added, title_changed=False)
-                self._bump([*added, ALL] if added else ())
+                self._changed(stored.article_id, self._bump([*added, ALL] if added else ()))
                 self._name(article.categories)
                 return UpsertResult(Outcome.UNCHANGED, added, stored)
             for name in CONTENT_FIELDS:
                 setattr(stored, name, getattr(article, name))
             stored.updated = crawled_at
             self._rewrite(stored, added, title_changed=True)
-            self._bump([*stored.categories, ALL])
+            self._changed(stored.article_id, self._bump([*stored.categories, ALL]))
             self._name(article.categories)
             return UpsertResult(Outcome.UPDATED, added, stored)
 
@@ -134,7 +139,7 @@ class SQLiteStore(Store):
             added = _union(stored, categories)
             if _fill(stored, media, digest, url_w, None) or added:
                 self._rewrite(stored, added, title_changed=False)
-            self._bump([*added, ALL] if added else ())
+            self._changed(article_id, self._bump([*added, ALL] if added else ()))
             self._name(categories)
             return added
 
@@ -163,13 +168,20 @@ class SQLiteStore(Store):
             "INSERT INTO category_names VALUES (?, ?) ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
             " WHERE name IS NOT excluded.name", list(categories.items()))
 
-    def _bump(self, categories: Iterable[str]) -> None:
-        """Give each category a fresh change counter (from one sequence, so a value never repeats)."""
+    def _bump(self, categories: Iterable[str]) -> int | None:
+        """Give each category a fresh change counter (from one sequence, so a value never repeats); the value."""
         categories = list(categories)
-        if categories:
-            seq = self.db.execute("INSERT INTO sequences VALUES ('dirty', 1) ON CONFLICT (name) DO UPDATE"
-                                  " SET value = value + 1 RETURNING value").fetchone()[0]
-            self.db.executemany("INSERT OR REPLACE INTO dirty VALUES (?, ?)", [(slug, seq) for slug in categories])
+        if not categories:
+            return None
+        seq = self.db.execute("INSERT INTO sequences VALUES ('dirty', 1) ON CONFLICT (name) DO UPDATE"
+                              " SET value = value + 1 RETURNING value").fetchone()[0]
+        self.db.executemany("INSERT OR REPLACE INTO dirty VALUES (?, ?)", [(slug, seq) for slug in categories])
+        return seq
+
+    def _changed(self, article_id: str, seq: int | None) -> None:
+        """Give the article the change number of the bump its change made (none: its entry did not change)."""
+        if seq is not None:
+            self.db.execute("UPDATE articles SET changed = ? WHERE article_id = ?", (seq, article_id))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -248,17 +260,23 @@ class SQLiteStore(Store):
         with self._transaction():
             self._bump(dict.fromkeys(categories))
 
-    def prune(self, category: str, keep: int) -> int:
+    def changes(self, after: int, limit: int) -> list[tuple[int, Article]]:
+        rows = self._query("SELECT changed, record FROM articles WHERE changed > ? ORDER BY changed LIMIT ?",
+                           (after, max(limit, 0)))
+        return [(changed, article_from_json(record)) for changed, record in rows]
+
+    def prune(self, category: str, keep: int, settled: int | None = None) -> int:
         if keep < 0:
             raise ValueError(f"keep must be ≥ 0, not {keep}")
         with self._transaction() as db:
             if category == ALL:
-                ids = [i for i, in db.execute("SELECT article_id FROM articles ORDER BY published DESC, article_id DESC"
-                                              " LIMIT -1 OFFSET ?", (keep,))]
+                rows = db.execute("SELECT article_id, changed FROM articles ORDER BY published DESC, article_id DESC"
+                                  " LIMIT -1 OFFSET ?", (keep,))
             else:
-                ids = [i for i, in db.execute("SELECT article_id FROM memberships WHERE category = ?"
-                                              " ORDER BY published DESC, article_id DESC LIMIT -1 OFFSET ?",
-                                              (category, keep))]
+                rows = db.execute("SELECT m.article_id, a.changed FROM memberships m JOIN articles a USING (article_id)"
+                                  " WHERE m.category = ? ORDER BY m.published DESC, m.article_id DESC"
+                                  " LIMIT -1 OFFSET ?", (category, keep))
+            ids = [i for i, changed in rows.fetchall() if settled is None or changed <= settled]
             touched: set[str] = set()
             for article_id in ids:
                 record = db.execute("SELECT record FROM articles WHERE article_id = ?", (article_id,)).fetchone()
