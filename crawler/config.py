@@ -255,6 +255,8 @@ class SiteConfig(Section):
     """The feeds' language tag."""
     ttl: Annotated[int, Range(1, 1440, " min")] = 5
     """RSS <ttl>, in minutes."""
+    archives: bool = True
+    """RFC 5005 archive documents per Beijing month beside each feed (<slug>/archive/<YYYY-MM>.atom|json)."""
 
     def url(self, path: str) -> str:
         """The absolute URL of a file under the output folder."""
@@ -266,6 +268,13 @@ class StoreConfig(Section):
 
     url: StoreUrl = "sqlite:///data/finews.db"
     """sqlite:///relative/path, sqlite:////absolute/path or redis://[:password@]host:port/db."""
+
+
+class WebSubConfig(Section):
+    """`[websub]`: the WebSub hubs every feed declares and every publish that changed feeds notifies."""
+
+    hubs: Annotated[tuple[Annotated[str, Url()], ...], AfterValidator(lambda hubs: tuple(dict.fromkeys(hubs)))] = ()
+    """Hub URLs (duplicates dropped, order kept); none: WebSub is off."""
 
 
 class JekyllConfig(Section):
@@ -438,6 +447,7 @@ class Config(BaseSettings):
     store: StoreConfig = StoreConfig()
     crawl: CrawlConfig = CrawlConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    websub: WebSubConfig = WebSubConfig()
     jekyll: JekyllConfig | None = None
     sources: tuple[AnySource, ...] = ()
     categories: CategoriesConfig = CategoriesConfig()

@@ -52,6 +52,9 @@ def write(tmp_path: Path, text: str) -> Path:
     (SOURCE + SOURCE, "sources.choice-media", "two sources have this name"),
     ("[categories.slugs]\n'重庆晨报' = 'Zhong Qing'\n", "categories.slugs.重庆晨报", "not a slug"),
     ("[site\n", "-", "not valid TOML"),
+    ("[websub]\nhubs = 'https://hub.example/'\n", "websub.hubs", "expected a list"),
+    ("[websub]\nhubs = ['https://hub.example/', 'hub.example']\n", "websub.hubs[1]", "not an absolute"),
+    ("[websub]\nhub = ['https://hub.example/']\n", "websub.hub", "unknown key"),
 ])
 def test_each_bad_value_names_the_file_the_key_and_the_reason(tmp_path, text, key, reason):
     path = write(tmp_path, text)
@@ -269,3 +272,11 @@ def test_the_schema_accepts_the_shipped_and_the_sample_configs_and_rejects_bad_o
            {"sources": [{**sample["sources"][0], "pages": 2}]}, {"categories": {"slugs": {"重庆晨报": "Zhong Qing"}}}]
     for document in bad:
         assert not validator.is_valid(document), document
+
+
+def test_archives_are_on_and_websub_off_by_default_and_hubs_keep_their_order(tmp_path):
+    default = load_config(write(tmp_path, ""), environ={})
+    assert default.site.archives is True and default.websub.hubs == ()
+    config = load_config(write(tmp_path, "[site]\narchives = false\n[websub]\nhubs = ['https://b.example/', "
+                                         "'http://a.example/hub', 'https://b.example/']\n"), environ={})
+    assert config.site.archives is False and config.websub.hubs == ("https://b.example/", "http://a.example/hub")
