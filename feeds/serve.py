@@ -1,4 +1,10 @@
-"""`finews serve`: the output folder over HTTP, with feed media types, 304s and gzip."""
+"""`finews serve`: the output folder over HTTP, with feed media types, 304s and gzip.
+
+Caching: everything may be cached for a minute, except the RFC 5005 archive documents of
+completed Beijing months (`<slug>/archive/<YYYY-MM>.atom|json` before this month), which may be
+cached for a week: they change only when an old article is edited. With WebSub hubs, the feeds
+carry the `Link: <hub>; rel="hub", <self>; rel="self"` header the hubs look for (WebSub 4).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,10 @@ import email.utils
 import gzip
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
+from datetime import datetime
 from functools import partial
 from http import HTTPStatus
 from io import BytesIO
@@ -15,6 +23,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from crawler.text.times import BEIJING
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +44,36 @@ EXTENSION_TYPES = {
     ".png": "image/png",
     ".ico": "image/x-icon",
 }
+ARCHIVE_TYPES = {".atom": MEDIA_TYPES["atom.xml"], ".json": MEDIA_TYPES["feed.json"]}
+ARCHIVE_NAME = re.compile(r"^(\d{4}-\d{2})\.(atom|json)$")
 COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json",
                 "application/xml", "application/json")
 MAX_AGE = 60
 IDLE_TIMEOUT = 30.0
 """Seconds a connection may stay silent (before or between requests) before the server closes it."""
+ARCHIVE_MAX_AGE = 7 * 24 * 3600
+"""For the archive document of a completed month."""
+
+
+def archive_month(path: Path) -> str | None:
+    """The month of an archive document (`<slug>/archive/<YYYY-MM>.atom|json`), else None."""
+    match = ARCHIVE_NAME.match(path.name)
+    return match[1] if match and path.parent.name == "archive" else None
 
 
 def media_type(path: Path) -> str:
     if path.name in MEDIA_TYPES:
         return MEDIA_TYPES[path.name]
-    if path.parent.name == "archive" and path.suffix == ".xml":
-        return MEDIA_TYPES["atom.xml"]
+    if archive_month(path):
+        return ARCHIVE_TYPES[path.suffix]
     return EXTENSION_TYPES.get(path.suffix, "application/octet-stream")
+
+
+def max_age(path: Path, now: datetime | None = None) -> int:
+    """Seconds the file may be cached: long for a completed month's archive, else a minute."""
+    month = archive_month(path)
+    current = (now or datetime.now(BEIJING)).astimezone(BEIJING).strftime("%Y-%m")
+    return ARCHIVE_MAX_AGE if month is not None and month < current else MAX_AGE
 
 
 class GzipCache:
@@ -76,9 +103,10 @@ class FeedRequestHandler(SimpleHTTPRequestHandler):
 
     server_version = "finews"
     gzip_cache = GzipCache()
-
-    def __init__(self, *args: Any, idle_timeout: float = IDLE_TIMEOUT, **kwargs: Any):
+    def __init__(self, *args: Any, idle_timeout: float = IDLE_TIMEOUT, hubs: tuple[str, ...] = (),
+                 base_url: str = "", **kwargs: Any):
         self.timeout = idle_timeout
+        self.hubs, self.base_url = hubs, base_url
         super().__init__(*args, **kwargs)
 
     def log_message(self, format: str, *args: object) -> None:
@@ -116,26 +144,33 @@ class FeedRequestHandler(SimpleHTTPRequestHandler):
         use_gzip = accepts_gzip and ctype.startswith(COMPRESSIBLE) and stat.st_size > 256
         etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}{"-gz" if use_gzip else ""}"'
         last_modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
+        headers = self.headers_for(path, etag, last_modified, ctype)
         if self.not_modified(etag, stat.st_mtime):
             self.send_response(HTTPStatus.NOT_MODIFIED)
-            self.send_validators(etag, last_modified, ctype)
+            self.send_headers(headers)
             self.end_headers()
             return None
         body = self.gzip_cache.get(path, stat) if use_gzip else path.read_bytes()
         self.send_response(HTTPStatus.OK)
-        self.send_validators(etag, last_modified, ctype)
+        self.send_headers(headers)
         if use_gzip:
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         return BytesIO(body)
 
-    def send_validators(self, etag: str, last_modified: str, ctype: str) -> None:
-        self.send_header("Content-Type", ctype)
-        self.send_header("ETag", etag)
-        self.send_header("Last-Modified", last_modified)
-        self.send_header("Cache-Control", f"public, max-age={MAX_AGE}")
-        self.send_header("Vary", "Accept-Encoding")
+    def headers_for(self, path: Path, etag: str, last_modified: str, ctype: str) -> list[tuple[str, str]]:
+        """The headers of a 200 and of a 304 alike."""
+        headers = [("Content-Type", ctype), ("ETag", etag), ("Last-Modified", last_modified),
+                   ("Cache-Control", f"public, max-age={max_age(path)}"), ("Vary", "Accept-Encoding")]
+        if self.hubs and path.name in MEDIA_TYPES and path.name != "opml.xml":
+            own = self.base_url + path.relative_to(Path(self.directory).resolve()).as_posix()
+            headers.append(("Link", ", ".join([*(f'<{hub}>; rel="hub"' for hub in self.hubs), f'<{own}>; rel="self"'])))
+        return headers
+
+    def send_headers(self, headers: list[tuple[str, str]]) -> None:
+        for name, value in headers:
+            self.send_header(name, value)
 
     def not_modified(self, etag: str, mtime: float) -> bool:
         """RFC 9110: If-None-Match wins over If-Modified-Since."""
@@ -157,14 +192,17 @@ class FeedRequestHandler(SimpleHTTPRequestHandler):
         return None
 
 
-def make_server(root: Path, host: str = "127.0.0.1", port: int = 8080,
-                idle_timeout: float = IDLE_TIMEOUT) -> ThreadingHTTPServer:
+def make_server(root: Path, host: str = "127.0.0.1", port: int = 8080, idle_timeout: float = IDLE_TIMEOUT, *,
+                hubs: tuple[str, ...] = (), base_url: str = "") -> ThreadingHTTPServer:
     """A threading HTTP server for `root` (port 0 picks a free one; see `server.server_port`).
 
     A connection silent for `idle_timeout` seconds is closed, so idle clients cannot hold threads.
+    With `hubs`, the feeds are served with WebSub Link headers naming them and the feed's URL
+    under `base_url` (the site's, as in the feeds' self links).
     """
     root.mkdir(parents=True, exist_ok=True)
-    handler = partial(FeedRequestHandler, directory=str(root), idle_timeout=idle_timeout)
+    handler = partial(FeedRequestHandler, directory=str(root), idle_timeout=idle_timeout, hubs=tuple(hubs),
+                      base_url=base_url)
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tomllib
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import yaml
 
 from crawler.config import (DEFAULT_CONFIG_NAME, Config, default_config_text, load_config, parse_config,
                             parse_duration)
+from crawler.text.times import BEIJING
 from scheduler import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,6 +251,17 @@ FEEDS = {
     "index.html": "text/html; charset=utf-8",
 }
 SECRET = "outside the output folder"
+COMPLETED_MONTH = "2021-12"
+
+
+def beijing_month() -> str:
+    return datetime.now(BEIJING).strftime("%Y-%m")
+
+
+def archives() -> dict[str, str]:
+    """Archive documents of a completed month and of this one, by path → media type."""
+    return {f"all/archive/{month}.{suffix}": media for month in (COMPLETED_MONTH, beijing_month())
+            for suffix, media in (("atom", FEEDS["all/atom.xml"]), ("json", FEEDS["all/feed.json"]))}
 
 
 def nginx_config(workdir: Path, root: Path, listen: str) -> Path:
@@ -296,7 +309,7 @@ def nginx_command(config: Path, *extra: str) -> list[str]:
 
 def write_output_folder(root: Path) -> None:
     """What a publish leaves: feeds (over 1 kB, so gzip applies), a temp file, plus two traps."""
-    for name in FEEDS:
+    for name in [*FEEDS, *archives()]:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text("<x>" + "新闻" * 1000 + "</x>", encoding="utf-8")
     (root / "all" / ".rss.xml.k2j4x.tmp").write_text("half-written", encoding="utf-8")
@@ -319,7 +332,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         port = listener.getsockname()[1]
         config = nginx_config(workdir, workdir / "html", f"127.0.0.1:{port}")
         proc = subprocess.Popen(nginx_command(config), pass_fds=[listener.fileno()],
-                                env={**os.environ, "NGINX": f"{listener.fileno()};"})
+                                env={**os.environ, "NGINX": f"{listener.fileno()};", "TZ": compose_tz()})
     try:
         yield port
     finally:
@@ -355,6 +368,22 @@ def test_nginx_serves_each_feed_with_its_media_type_charset_and_a_short_cache_li
     assert headers["Content-Type"] == FEEDS[path]
     assert body.decode("utf-8").startswith("<x>新闻")
     assert headers["Cache-Control"] == "max-age=60"
+
+
+def compose_tz() -> str:
+    """The web service's TZ in docker-compose.yml (the nginx config needs Beijing time)."""
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]["web"][
+        "environment"]["TZ"]
+
+
+def test_nginx_caches_completed_archive_months_for_a_week_and_the_current_month_for_a_minute(nginx):
+    assert compose_tz() == "CST-8"
+    for path, media_type in archives().items():
+        status, headers, _ = get(nginx, path)
+        assert status == 200 and headers["Content-Type"] == media_type
+        completed = f"/{COMPLETED_MONTH}." in path
+        assert headers["Cache-Control"] == ("max-age=604800" if completed else "max-age=60"), path
+        assert get(nginx, path, **{"If-None-Match": headers["ETag"]})[0] == 304
 
 
 def test_nginx_serves_the_index_page_at_the_root(nginx):

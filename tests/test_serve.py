@@ -9,10 +9,13 @@ import socket
 import subprocess
 import sys
 import threading
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
-from feeds.serve import make_server
+from crawler.text.times import BEIJING
+from feeds.serve import ARCHIVE_MAX_AGE, MAX_AGE, make_server, max_age
 
 from crawlkit import ROOT, finews_env
 
@@ -117,6 +120,59 @@ def test_an_idle_connection_is_closed_after_the_idle_timeout(tmp_path):
         with socket.create_connection(server.server_address[:2], timeout=60) as slow:
             slow.sendall(b"GET /index.html HTTP/1.1\r\nHost: x\r\n")
             assert slow.recv(1) == b""
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_archives_are_served_as_feeds_completed_months_cached_for_a_week_the_current_one_for_a_minute(tmp_path):
+    root = tmp_path / "public"
+    current = datetime.now(BEIJING).strftime("%Y-%m")
+    for month in ("2021-12", current):
+        (root / "all" / "archive").mkdir(parents=True, exist_ok=True)
+        (root / "all" / "archive" / f"{month}.atom").write_text("<feed/>", encoding="utf-8")
+        (root / "all" / "archive" / f"{month}.json").write_text("{}", encoding="utf-8")
+    server = make_server(root, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        for month, cache in (("2021-12", "public, max-age=604800"), (current, "public, max-age=60")):
+            atom = get(port, f"/all/archive/{month}.atom")
+            assert atom.getheader("Content-Type") == "application/atom+xml; charset=utf-8"
+            assert atom.getheader("Cache-Control") == cache
+            assert get(port, f"/all/archive/{month}.json").getheader("Content-Type") == \
+                "application/feed+json; charset=utf-8"
+            again = get(port, f"/all/archive/{month}.atom", **{"If-None-Match": atom.getheader("ETag")})
+            assert again.status == 304 and again.getheader("Cache-Control") == cache
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_month_is_completed_once_it_has_ended_in_beijing_even_while_utc_is_still_in_it():
+    january = Path("all/archive/2022-01.atom")
+    assert max_age(january, datetime(2022, 1, 31, 15, 59, tzinfo=timezone.utc)) == MAX_AGE
+    assert max_age(january, datetime(2022, 1, 31, 16, 0, tzinfo=timezone.utc)) == ARCHIVE_MAX_AGE
+    assert max_age(Path("all/archive/2022-02.atom"), datetime(2022, 1, 31, 16, 0, tzinfo=timezone.utc)) == MAX_AGE
+    assert max_age(Path("all/atom.xml"), datetime(2030, 1, 1, tzinfo=timezone.utc)) == MAX_AGE
+    assert max_age(Path("notes/2022-01.atom"), datetime(2030, 1, 1, tzinfo=timezone.utc)) == MAX_AGE
+
+
+def test_with_hubs_the_feeds_carry_the_websub_link_header_and_other_files_do_not(tmp_path):
+    root = tmp_path / "public"
+    (root / "emnews").mkdir(parents=True)
+    for name in ("atom.xml", "rss.xml", "feed.json", "index.html"):
+        (root / "emnews" / name).write_text("x", encoding="utf-8")
+    server = make_server(root, "127.0.0.1", 0, hubs=("https://hub.example/", "https://other.example/hub"),
+                         base_url="https://finews.example.com/")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        for name in ("atom.xml", "rss.xml", "feed.json"):
+            assert get(port, f"/emnews/{name}").getheader("Link") == (
+                '<https://hub.example/>; rel="hub", <https://other.example/hub>; rel="hub", '
+                f'<https://finews.example.com/emnews/{name}>; rel="self"')
+        assert get(port, "/emnews/index.html").getheader("Link") is None
     finally:
         server.shutdown()
         server.server_close()
