@@ -212,14 +212,20 @@ class FinewsScheduler:
         return f"{len(report.categories)} categories ({len(report.written)} files written)"
 
     def housekeeping(self) -> None:
+        """Prune each category to `keep_per_category`; with archives, only what the archives hold already."""
         from crawler.store import ALL
+        from feeds.archive import read_mark
 
         keep = self.config.scheduler.keep_per_category
         pruned = 0
+        settled = None
+        if self.config.site.archives:
+            self.publish()
+            settled = read_mark(self.config.site.output_dir) or 0
         with self.store() as store:
             for category in store.categories():
-                pruned += store.prune(category.slug, keep)
-            pruned += store.prune(ALL, keep * max(1, len(store.categories())))
+                pruned += store.prune(category.slug, keep, settled)
+            pruned += store.prune(ALL, keep * max(1, len(store.categories())), settled)
         logger.info("housekeeping: pruned %d items beyond %d per category; published %s",
                     pruned, keep, self.publish())
 
@@ -321,7 +327,8 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from feeds.serve import make_server, server_url
 
     setup_logging()
-    server = make_server(config.site.output_dir, args.host, args.port, args.idle_timeout)
+    server = make_server(config.site.output_dir, args.host, args.port, args.idle_timeout, hubs=config.websub.hubs,
+                         base_url=config.site.base_url)
     print(f"serving {config.site.output_dir} at {server_url(server)} (Ctrl-C to stop)", flush=True)
     serve_until_stopped(server)
     return 0

@@ -5,6 +5,11 @@ input twice gives the same bytes. Every text field is stripped of the characters
 (the crawler cleans the HTML, but a feed must stay well-formed whatever the store holds), and
 links are reduced to URI characters, as the W3C validator wants them.
 
+With archives on, a subscription document links its newest RFC 5005 archive (Atom
+`rel="prev-archive"`, the same as `atom:link` in RSS, JSON Feed `next_url`); with WebSub hubs,
+it declares them (Atom `rel="hub"`, RSS `atom:link`, JSON Feed `hubs`). feeds/archive.py
+builds the archive documents with the same generator.
+
 An RSS description is HTML by convention, so it carries the plain-text summary HTML-escaped; an
 article without HTML gets that escaped summary as its content, so every entry has content.
 
@@ -23,7 +28,9 @@ from datetime import datetime
 from functools import cached_property
 from html import escape
 
+from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
 from w3lib.url import safe_url_string
 
 from crawler.config import SiteConfig
@@ -38,6 +45,9 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 FILENAMES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 URI_CHARS = re.compile(r"^[0-9a-zA-Z;/?:@&=+$.\-_!~*'()%,#]+$")
 MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml", "json": "application/feed+json"}
+ATOM_NS = "http://www.w3.org/2005/Atom"
+ARCHIVE_SUFFIXES = {"atom": "atom", "json": "json"}
+"""The archive document of a month per format: `<slug>/archive/<YYYY-MM>.atom` and `.json` (RSS links the Atom one)."""
 
 
 def entry_id(article_id: str) -> str:
@@ -109,6 +119,10 @@ class FeedSpec:
     name: str
     entries: list[Article]
     site: SiteConfig
+    hubs: tuple[str, ...] = ()
+    """The WebSub hubs the feed declares."""
+    archive: str | None = None
+    """The newest archive month (`YYYY-MM`) the feed links, or None."""
 
     @property
     def title(self) -> str:
@@ -122,6 +136,32 @@ class FeedSpec:
     def url(self, fmt: str) -> str:
         """The absolute URL the `fmt` ("rss", "atom", "json") file is served at."""
         return uri(self.site.url(f"{self.slug}/{FILENAMES[fmt]}"))
+
+    def self_url(self, fmt: str) -> str:
+        """This document's own URL in `fmt` (an archive document overrides it)."""
+        return self.url(fmt)
+
+    def archive_url(self, month: str, fmt: str) -> str:
+        """The absolute URL of a month's archive document (RSS: the Atom one)."""
+        return uri(self.site.url(f"{self.slug}/archive/{month}.{ARCHIVE_SUFFIXES.get(fmt, 'atom')}"))
+
+    def links(self, fmt: str) -> list[dict[str, str]]:
+        """The document's links beside self and alternate: its hubs and its newest archive."""
+        links = [{"href": uri(hub), "rel": "hub"} for hub in self.hubs]
+        if self.archive:
+            links.append({"href": self.archive_url(self.archive, fmt), "rel": "prev-archive",
+                          "type": MEDIA_TYPES["atom"]})
+        return links
+
+    @property
+    def next_url(self) -> str | None:
+        """JSON Feed `next_url`: the next (older) document of the chain."""
+        return self.archive_url(self.archive, "json") if self.archive else None
+
+    @property
+    def archived(self) -> bool:
+        """Whether this is an RFC 5005 archive document (`<fh:archive/>`)."""
+        return False
 
     @property
     def home(self) -> str:
@@ -141,9 +181,36 @@ class FeedSpec:
         return max(item.updated for item in self.items)
 
 
-def spec_for(site: SiteConfig, slug: str, name: str | None, entries: list[Article]) -> FeedSpec:
+def spec_for(site: SiteConfig, slug: str, name: str | None, entries: list[Article], *,
+             hubs: tuple[str, ...] = (), archive: str | None = None) -> FeedSpec:
     """The spec of a category's feed; `ALL` is always named 全部新闻, a missing name falls back to the slug."""
-    return FeedSpec(slug, ALL_NAME if slug == ALL else (name or slug), entries, site)
+    return FeedSpec(slug, ALL_NAME if slug == ALL else (name or slug), entries, site, hubs, archive)
+
+
+FH_NS = "http://purl.org/syndication/history/1.0"
+
+
+class ArchiveMarker(BaseExtension):
+    """Atom: `<fh:archive/>` (RFC 5005 section 4) on an archive document."""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": FH_NS}
+
+    def extend_atom(self, feed):  # type: ignore[no-untyped-def]
+        xml_elem(f"{{{FH_NS}}}archive", feed)
+        return feed
+
+
+class RssAtomLinks(BaseExtension):
+    """RSS: the `atom:link` elements feedgen writes only for self (hubs, the newest archive)."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def extend_rss(self, feed):  # type: ignore[no-untyped-def]
+        for link in self.links:
+            xml_elem(f"{{{ATOM_NS}}}link", feed[0], **link)
+        return feed
 
 
 def _generator(spec: FeedSpec) -> FeedGenerator:
@@ -151,6 +218,9 @@ def _generator(spec: FeedSpec) -> FeedGenerator:
     site_author = {"name": xml_text(spec.site.title)}
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
+    fg.register_extension("finews_rss_links", RssAtomLinks, atom=False, rss=True)
+    if spec.archived:
+        fg.register_extension("finews_archive", ArchiveMarker, atom=True, rss=False)
     fg.id(feed_id(spec.slug))
     fg.title(spec.title)
     fg.subtitle(spec.description)
@@ -182,8 +252,17 @@ def _generator(spec: FeedSpec) -> FeedGenerator:
 
 
 def _links(fg: FeedGenerator, spec: FeedSpec, fmt: str) -> FeedGenerator:
-    """Point the generator's self link at the `fmt` file (replacing the other format's)."""
-    fg.link(href=spec.url(fmt), rel="self", type=MEDIA_TYPES[fmt], replace=True)
+    """Point the generator's self link at the `fmt` file (replacing the other format's), then the others.
+
+    The alternate link goes last: feedgen takes the last link as RSS `<link>`.
+    """
+    fg.link(href=spec.self_url(fmt), rel="self", type=MEDIA_TYPES[fmt], replace=True)
+    links = spec.links(fmt)
+    if fmt == "rss":
+        fg.finews_rss_links.links = links
+    else:
+        for link in links:
+            fg.link(**link)
     fg.link(href=spec.home, rel="alternate", type="text/html")
     return fg
 
@@ -238,6 +317,10 @@ def build_json_feed(spec: FeedSpec) -> bytes:
         "authors": [{"name": xml_text(spec.site.title)}],
         "items": items,
     }
+    if spec.next_url:
+        feed["next_url"] = spec.next_url
+    if spec.hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": uri(hub)} for hub in spec.hubs]
     return (json.dumps(feed, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
 
 

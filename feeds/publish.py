@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import IO
 
 from crawler.config import Config
-from crawler.store import ALL, PUBLISH_RUN, Article, RunStatus, Store
+from crawler.store import ALL, PUBLISH_RUN, Article, CategorySummary, RunStatus, Store
 from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 
+from . import archive
 from .build import build_all, spec_for
 from .pages import render_index, render_opml
 from .paths import UnsafePathError, inside
@@ -175,6 +176,41 @@ def _failed(report: PublishReport, slug: str, exc: BaseException) -> None:
     report.failed[slug] = reason
 
 
+ARCHIVES = "archive"
+"""What a failure of the archives is reported as (a reserved name: never a category's slug)."""
+
+
+def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySummary], full: bool,
+                    writers: ThreadPoolExecutor, report: PublishReport
+                    ) -> tuple[archive.ArchivePlan | None, dict[Path, Future[Path | None]]]:
+    """Build and stage the archive months that changed; (None, {}) when that failed (logged and reported).
+
+    A failed archive keeps the recorded change number, so the next publish writes these months again.
+    """
+    output = config.site.output_dir
+    safe = [summary for summary in summaries if is_safe(output, summary.slug)]
+    feeds = {summary.slug: output / summary.slug for summary in safe} | {ALL: output / ALL}
+    try:
+        plan = archive.plan(store, config.site, feeds, {summary.slug: summary.name for summary in safe}, full=full)
+    except Exception as exc:
+        _archives_failed(report, exc)
+        return None, {}
+    return plan, {path: writers.submit(stage, path, data) for path, data in plan.files.items()}
+
+
+def _archives_failed(report: PublishReport, exc: BaseException) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    logger.error("archives not written: %s; the feeds still publish, the next publish retries them", reason)
+    report.failed[ARCHIVES] = reason
+
+
+def _newest_archive(archives_on: bool, written: archive.ArchivePlan | None, slug: str, folder: Path) -> str | None:
+    """The archive month a feed links: the newest after this publish, or on disk when the archives failed."""
+    if not archives_on:
+        return None
+    return written.newest_for(slug, folder) if written else archive.newest_month(folder)
+
+
 def category_dir(output: Path, slug: str) -> Path:
     """The folder of a category's feeds; raises UnsafeSlugError for a slug that could leave `output`."""
     if not is_slug(slug):
@@ -197,9 +233,13 @@ def is_safe(output: Path, slug: str) -> bool:
 def publish(config: Config, store: Store, *, full: bool = False) -> PublishReport:
     """Rebuild the feeds of the categories changed since the last publish (every one when `full`).
 
-    First the temporary files killed runs left are removed. Each category's files are built and
-    written to synced temporary files (by a few threads, while the next feeds are built) before
-    any of them is renamed into place; a category that cannot be built or written is logged and
+    First the temporary files killed runs left are removed. With `site.archives`, the archive
+    documents of the months that changed are built and staged first and renamed into place just
+    before the feeds that link them (see feeds/archive.py; the first publish with archives
+    rebuilds every feed, so that each links its archives); archives that cannot be written are
+    logged and retried by the next publish, and the feeds still publish.
+    Each category's files are built and written to synced temporary files (by a few threads,
+    while the next feeds are built) before any of them is renamed into place; a category that cannot be built or written is logged and
     left marked dirty, and every other one, the index and the OPML still publish. Dirty marks are
     cleared only after the last rename, so the next publish retries what failed. A category with
     no items left keeps its files. The index and OPML are rebuilt whenever a feed was (always when
@@ -213,6 +253,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
         [output, *([config.jekyll.posts_dir] if config.jekyll else [])], started)
     if report.stale_removed:
         logger.info("removed %d temporary files left by killed runs", len(report.stale_removed))
+    full = full or site.archives and archive.read_mark(output) is None
     snapshot = store.dirty_categories()
     summaries = store.categories()
     names = {summary.slug: summary.name for summary in summaries}
@@ -228,7 +269,10 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
 
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="finews-write") as writers:
         stagings: dict[str, dict[Path, Future[Path | None]]] = {}
+        archive_staging: dict[Path, Future[Path | None]] = {}
         try:
+            archives, archive_staging = _stage_archives(config, store, summaries, full, writers, report) \
+                if site.archives else (None, {})
             newest: Article | None = None
             for slug, folder in folders.items():
                 entries = store.latest(slug, site.feed_size)
@@ -237,7 +281,9 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 if slug == ALL:
                     newest = entries[0]
                 try:
-                    files = build_all(spec_for(site, slug, names.get(slug), entries))
+                    spec = spec_for(site, slug, names.get(slug), entries, hubs=config.websub.hubs,
+                                    archive=_newest_archive(site.archives, archives, slug, folder))
+                    files = build_all(spec)
                     stagings[slug] = {path: writers.submit(stage, path, data)
                                       for path, data in ((inside(folder, name), data) for name, data in files.items())}
                 except Exception as exc:
@@ -248,6 +294,10 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     staged[slug] = _collect(staging)
                 except Exception as exc:
                     _failed(report, slug, exc)
+            try:  # before the feeds that link them
+                _rename_all(_collect(archive_staging), report)
+            except Exception as exc:
+                _archives_failed(report, exc)
             for slug, files in staged.items():
                 try:
                     _rename_all(files, report)
@@ -268,7 +318,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 _rename_all(_collect({path: writers.submit(stage, path, data) for path, data in pages.items()}),
                             report)
         except BaseException:
-            for staging in stagings.values():
+            for staging in [*stagings.values(), archive_staging]:
                 _discard(staging.values())
             raise
     kept = set(report.refused) | set(report.failed)

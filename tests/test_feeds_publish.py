@@ -24,10 +24,10 @@ from feeds.publish import UnsafeSlugError, category_dir, publish, write_atomic
 
 from crawlkit import expected_articles, run_finews, write_config
 from feedcheck import check_atom, check_json_feed, check_rss
+from outputkit import OLD_MTIME, age, snapshot
 
 FEED_FILES = ("rss.xml", "atom.xml", "feed.json")
 T0 = datetime(2022, 1, 7, 8, 14, 19, tzinfo=BEIJING)
-OLD_MTIME = 1_000_000_000
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +49,10 @@ def site_dir(crawled, tmp_path) -> Path:
     return tmp_path / "site"
 
 
-def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under `folder` (temporary files included) → its bytes and mtime."""
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def age(folder: Path) -> None:
-    """Give every file an old mtime, so that a rewrite shows even within the clock's granularity."""
-    for path in folder.rglob("*"):
-        os.utime(path, (OLD_MTIME, OLD_MTIME))
-
-
 def make_config(folder: Path, **site: object) -> Config:
-    return parse_config({"site": {"output_dir": "public", "base_url": "https://finews.example.com/", **site},
+    """A config publishing into `folder`/public; without archives unless asked (test_feeds_archive.py has them)."""
+    return parse_config({"site": {"output_dir": "public", "base_url": "https://finews.example.com/",
+                                  "archives": False, **site},
                          "store": {"url": "sqlite:///finews.db"}}, file="test.toml", base_dir=folder, environ={})
 
 
@@ -126,8 +116,10 @@ def test_an_incremental_publish_rewrites_only_the_changed_category_all_and_the_i
         again = publish(config, store)
     after = snapshot(config.site.output_dir)
     rewritten = {name for name in after if after[name] != before.get(name)}
+    archives = {f"{slug}/archive/2021-12.{suffix}" for slug in ("shanghaizhengquanbao", "all")
+                for suffix in ("atom", "json")}
     assert rewritten == {f"{slug}/{name}" for slug in ("shanghaizhengquanbao", "all") for name in FEED_FILES} | {
-        "index.html"}
+        "index.html", ".archive-state.json"} | archives
     assert report.categories == ["all", "shanghaizhengquanbao"]
     assert sorted(report.written) == sorted(config.site.output_dir / name for name in rewritten)
     assert again.categories == again.written == []

@@ -1,0 +1,257 @@
+"""RFC 5005 archived feeds: for every feed, one Atom and one JSON Feed document per Beijing month.
+
+`<slug>/archive/<YYYY-MM>.atom` holds every entry of that feed published in that month, at its
+latest version, newest first, with `<fh:archive/>` and the links `current` (the subscription
+feed), `prev-archive` / `next-archive` (the neighbouring months that have entries) and `self`;
+`<YYYY-MM>.json` is the same as JSON Feed, `next_url` pointing at the month before.
+
+What to rewrite comes from the store's change numbers (`Store.changes`): a publish asks for the
+articles changed since the number the archives last recorded (kept in `.archive-state.json` in
+the output folder, written after the files are renamed into place), and rewrites only the months
+of those articles' entries, in `all/` and in each category the article is or was in. A month is
+therefore rewritten only when one of its entries changed, and once more when the next month
+with entries appears (to gain its `next-archive` link); rebuilding the same entries gives the
+same bytes, which are then not written at all.
+
+The archives keep what was pruned: a month is rebuilt from its own Atom document (every entry
+it held) with the changed entries replaced or added, never from the store alone, so an entry
+the store has pruned stays in its month for good. Housekeeping prunes only articles whose last
+change the archives have recorded (`settled`), so no change is lost to a prune either.
+Reading an entry back from the Atom document is exact but for two cases that change no text:
+an article whose HTML is exactly its escaped summary reads back as one without HTML, and a
+media named exactly like the site reads back as no media.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from html import escape
+from pathlib import Path
+
+from lxml import etree
+
+from crawler.config import SiteConfig
+from crawler.store import ALL, Article, Store
+from crawler.text.times import BEIJING
+
+from .build import ATOM_NS, MEDIA_TYPES, Entry, FeedSpec, build_atom, build_json_feed, prepare, spec_for, xml_text
+from .paths import inside
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_DIR = "archive"
+STATE_FILE = ".archive-state.json"
+"""In the output folder: the change number the published archives hold (a dotfile: never served;
+a constant name, so the one path not made by `paths.inside`)."""
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+BATCH = 500
+"""Articles read from the store per call."""
+A = f"{{{ATOM_NS}}}"
+
+
+def month_of(entry: Entry) -> str:
+    """The Beijing calendar month an entry was published in, `YYYY-MM`."""
+    return entry.published.astimezone(BEIJING).strftime("%Y-%m")
+
+
+@dataclass(frozen=True)
+class ArchiveSpec(FeedSpec):
+    """One month's archive document of a feed: its entries given, its links from its neighbours."""
+
+    month: str = ""
+    prepared: tuple[Entry, ...] = ()
+    prev: str | None = None
+    next: str | None = None
+
+    @property
+    def items(self) -> list[Entry]:  # type: ignore[override]
+        return list(self.prepared)
+
+    @property
+    def title(self) -> str:
+        return xml_text(f"{self.name} {self.month} - {self.site.title}")
+
+    @property
+    def archived(self) -> bool:
+        return True
+
+    def self_url(self, fmt: str) -> str:
+        return self.archive_url(self.month, fmt)
+
+    def links(self, fmt: str) -> list[dict[str, str]]:
+        atom = MEDIA_TYPES["atom"]
+        links = [{"href": self.url("atom"), "rel": "current", "type": atom}]
+        if self.prev:
+            links.append({"href": self.archive_url(self.prev, "atom"), "rel": "prev-archive", "type": atom})
+        if self.next:
+            links.append({"href": self.archive_url(self.next, "atom"), "rel": "next-archive", "type": atom})
+        return links
+
+    @property
+    def next_url(self) -> str | None:
+        return self.archive_url(self.prev, "json") if self.prev else None
+
+
+def months(folder: Path) -> list[str]:
+    """The months a feed folder has archive documents for, oldest first."""
+    try:
+        names = [path.stem for path in (folder / ARCHIVE_DIR).glob("*.atom")]
+    except OSError:
+        return []
+    return sorted(name for name in names if MONTH_RE.match(name))
+
+
+def newest_month(folder: Path) -> str | None:
+    found = months(folder)
+    return found[-1] if found else None
+
+
+def read_mark(output: Path) -> int | None:
+    """The change number the published archives hold; None when there are none yet (or it is unreadable)."""
+    try:
+        mark = json.loads((output / STATE_FILE).read_text(encoding="utf-8"))["change"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return mark if isinstance(mark, int) and not isinstance(mark, bool) and mark >= 0 else None
+
+
+def mark_bytes(mark: int) -> bytes:
+    return (json.dumps({"change": mark}) + "\n").encode("utf-8")
+
+
+def read_entries(path: Path, site_author: str) -> dict[str, Entry]:
+    """The entries of a published Atom archive document, by id; empty when there is none.
+
+    A document that cannot be read is logged and taken as empty: the month is rebuilt from the
+    entries the store still holds.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    try:
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+        return {entry.id: entry for entry in (_entry(e, site_author) for e in root.iterfind(f"{A}entry"))}
+    except (etree.XMLSyntaxError, ValueError, TypeError, AttributeError) as exc:
+        logger.error("archive %s cannot be read (%s): rebuilding it from the store's entries only", path, exc)
+        return {}
+
+
+def _entry(element: etree._Element, site_author: str) -> Entry:
+    """An Atom entry as build.py wrote it, back as the Entry it was built from."""
+    summary = element.findtext(f"{A}summary") or ""
+    content = element.findtext(f"{A}content") or ""
+    author = element.findtext(f"{A}author/{A}name")
+    return Entry(
+        id=element.findtext(f"{A}id"),
+        title=element.findtext(f"{A}title") or "",
+        link=element.find(f"{A}link").get("href"),
+        summary=summary,
+        html="" if content == escape(summary, quote=False) else content,
+        author=None if author == site_author else author,
+        published=datetime.fromisoformat(element.findtext(f"{A}published")).astimezone(BEIJING),
+        updated=datetime.fromisoformat(element.findtext(f"{A}updated")).astimezone(BEIJING),
+        categories=tuple((c.get("term"), c.get("label") or c.get("term")) for c in element.iterfind(f"{A}category")),
+    )
+
+
+def all_articles(store: Store) -> Iterator[Article]:
+    """Every stored article, oldest first, a page at a time."""
+    offset = 0
+    while page := store.oldest(ALL, BATCH, offset):
+        yield from page
+        offset += len(page)
+
+
+@dataclass
+class ArchivePlan:
+    """What one publish writes for the archives, and what the subscription feeds link."""
+
+    files: dict[Path, bytes] = field(default_factory=dict)
+    newest: dict[str, str] = field(default_factory=dict)
+    """Feed slug → its newest archive month, for every feed whose archives this plan changed."""
+    mark: int = 0
+    """The change number the archives hold once `files` are in place."""
+
+    def newest_for(self, slug: str, folder: Path) -> str | None:
+        return self.newest.get(slug) or newest_month(folder)
+
+
+def changed_articles(store: Store, after: int) -> tuple[list[Article], int]:
+    """The articles changed after change number `after`, and the highest change number read."""
+    found: dict[str, Article] = {}
+    mark = after
+    while page := store.changes(mark, BATCH):
+        for number, article in page:
+            found[article.article_id] = article
+            mark = max(mark, number)
+    return list(found.values()), mark
+
+
+def plan(store: Store, site: SiteConfig, folders: dict[str, Path], names: dict[str, str], *,
+         full: bool) -> ArchivePlan:
+    """The archive documents to write for the changes since the recorded mark (every month when `full`).
+
+    `folders` maps every feed slug that may be published to its folder (unsafe slugs left out).
+    """
+    output = site.output_dir
+    site_author = xml_text(site.title)
+    recorded = None if full else read_mark(output)
+    articles, mark = changed_articles(store, recorded or 0)
+    if recorded is None:
+        seen = {article.article_id for article in articles}
+        articles += [a for a in all_articles(store) if a.article_id not in seen]
+
+    published: dict[tuple[str, str], dict[str, Entry]] = {}
+
+    def held(slug: str, month: str) -> dict[str, Entry]:
+        """The entries the published document of a month holds (read once)."""
+        if (slug, month) not in published:
+            published[slug, month] = read_entries(inside(folders[slug], ARCHIVE_DIR, f"{month}.atom"), site_author)
+        return published[slug, month]
+
+    updates: dict[str, dict[str, dict[str, Entry]]] = {}
+    for article in articles:
+        entry = prepare(article)
+        month = month_of(entry)
+        before = held(ALL, month).get(entry.id) if ALL in folders else None
+        # the categories it was in too: a category that pruned it still shows its latest version
+        for slug in {ALL, *article.categories, *(slug for slug, _ in (before.categories if before else ()))}:
+            if slug in folders:
+                updates.setdefault(slug, {}).setdefault(month, {})[entry.id] = entry
+
+    result = ArchivePlan(mark=mark)
+    for slug, changed in sorted(updates.items()):
+        folder = folders[slug]
+        existing = months(folder)
+        chain = sorted(set(existing) | set(changed))
+        rewrite = set(changed)
+        for month in set(chain) - set(existing):  # a new month: its neighbours' links change
+            index = chain.index(month)
+            rewrite.update(chain[max(index - 1, 0):index + 2])
+        for month in sorted(rewrite):
+            entries = dict(held(slug, month)) if month in existing else {}
+            entries.update(changed.get(month, {}))
+            index = chain.index(month)
+            spec = archive_spec(site, slug, names.get(slug), month, entries.values(),
+                                prev=chain[index - 1] if index else None,
+                                next=chain[index + 1] if index + 1 < len(chain) else None)
+            result.files[inside(folder, ARCHIVE_DIR, f"{month}.atom")] = build_atom(spec)
+            result.files[inside(folder, ARCHIVE_DIR, f"{month}.json")] = build_json_feed(spec)
+        result.newest[slug] = chain[-1]
+    if mark != (recorded or 0) or recorded is None and result.files:
+        result.files[output / STATE_FILE] = mark_bytes(mark)
+    return result
+
+
+def archive_spec(site: SiteConfig, slug: str, name: str | None, month: str, entries: Iterable[Entry], *,
+                 prev: str | None, next: str | None) -> ArchiveSpec:
+    """A month's document: its entries newest first by published (ties: larger id first)."""
+    base = spec_for(site, slug, name, [])
+    ordered = tuple(sorted(entries, key=lambda e: (e.published, e.id), reverse=True))
+    return ArchiveSpec(base.slug, base.name, [], site, month=month, prepared=ordered, prev=prev, next=next)
