@@ -40,9 +40,13 @@ def cmd_crawl(config: Config, args: argparse.Namespace) -> int:
 
 
 def publish_and_report(config: Config, full: bool) -> bool:
-    """Publish and log what was done; False when a category could not be published (the log says why)."""
+    """Publish and log what was done; False when a category could not be published (the log says why).
+
+    With WebSub hubs, notify them of the changed feeds, waiting at most EXIT_WAIT for that.
+    """
     from crawler.store import open_store
     from feeds.publish import publish
+    from feeds.websub import EXIT_WAIT, Notifier, changed_feeds
 
     with open_store(config.store.url) as store:
         report = publish(config, store, full=full)
@@ -52,6 +56,11 @@ def publish_and_report(config: Config, full: bool) -> bool:
     if unpublished:
         logger.error("not published: %s", ", ".join(f"{slug} ({report.failed.get(slug, 'unsafe slug')})"
                                                       for slug in unpublished))
+    changed = changed_feeds(config, report.written)
+    if config.websub.hubs and changed:
+        notifier = Notifier(config)
+        notifier.notify(changed)
+        notifier.close(EXIT_WAIT)
     return not unpublished
 
 
@@ -88,6 +97,7 @@ class FinewsScheduler:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.children_lock = threading.Lock()
         self.publish_lock = threading.Lock()
+        self.notifier: Any = None  # the WebSub notifier, while running with hubs
         self.scheduler = BackgroundScheduler(
             timezone=BEIJING,
             executors={"default": ThreadPoolExecutor(max_workers=len(config.sources) + 3)},
@@ -206,9 +216,12 @@ class FinewsScheduler:
 
     def publish(self, full: bool = False) -> str:
         from feeds.publish import publish
+        from feeds.websub import changed_feeds
 
         with self.publish_lock, self.store() as store:
             report = publish(self.config, store, full=full)
+        if self.notifier is not None:
+            self.notifier.notify(changed_feeds(self.config, report.written))
         return f"{len(report.categories)} categories ({len(report.written)} files written)"
 
     def housekeeping(self) -> None:
@@ -254,6 +267,10 @@ class FinewsScheduler:
         signal.signal(signal.SIGINT, self.request_stop)
         if not self.take_lock():
             return 0 if self.stopping.is_set() else 1
+        if self.config.websub.hubs:
+            from feeds.websub import Notifier
+
+            self.notifier = Notifier(self.config)
         now = datetime.now(BEIJING)
         distributed = self.config.crawl.distributed
         for source in self.config.sources:
@@ -299,6 +316,10 @@ class FinewsScheduler:
                            self.config.scheduler.shutdown_grace)
             stop_process(proc)
         self.scheduler.shutdown(wait=True)
+        if self.notifier is not None:
+            from feeds.websub import EXIT_WAIT
+
+            self.notifier.close(EXIT_WAIT)
         if not self.lost_lock:
             with self.store() as store:
                 store.release_lock(SCHEDULER_LOCK, self.owner)

@@ -9,7 +9,7 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
 from .config import Config
-from .store import PUBLISH_RUN, RunStatus, Store
+from .store import PUBLISH_RUN, RunStatus, Store, hub_run
 from .text.times import BEIJING
 
 logger = logging.getLogger("crawler.sources")
@@ -89,7 +89,7 @@ class RunTracker:
 
 
 def status_report(config: Config, store: Store, now: datetime | None = None) -> dict:
-    """What `finews status` shows: every configured source's last run, every category's counts."""
+    """What `finews status` shows: every configured source's last run, every category's counts, every hub's."""
     now = now or datetime.now(BEIJING)
     runs = store.runs()
     sources = []
@@ -116,12 +116,20 @@ def status_report(config: Config, store: Store, now: datetime | None = None) -> 
         "newest": c.newest_published.isoformat() if c.newest_published else None,
         "newest_title": c.newest_title,
     } for c in store.categories()]
+    hubs = []
+    for hub in config.websub.hubs:
+        run = runs.get(hub_run(hub))
+        hubs.append({"hub": hub, "outcome": run.outcome if run else "never",
+                     "notified": run.counts.get("notified", 0) if run else 0,
+                     "failed": run.counts.get("failed", 0) if run else 0,
+                     "last_success": run.last_success.isoformat() if run and run.last_success else None,
+                     "message": run.message if run else ""})
     published = runs.get(PUBLISH_RUN)
     publish = {"outcome": published.outcome, "finished": published.finished.isoformat() if published.finished else None,
                "categories": published.listed, "failed": published.errors, "message": published.message,
                } if published else {"outcome": "never"}
     return {"now": now.isoformat(), "store": config.store.url, "output_dir": str(config.site.output_dir),
-            "sources": sources, "categories": categories, "publish": publish,
+            "sources": sources, "categories": categories, "publish": publish, "hubs": hubs,
             "stale": [s["name"] for s in sources if s["stale"]]}
 
 
@@ -148,7 +156,13 @@ def format_status(report: dict) -> str:
                                                            if publish.get("finished") else "")]
     if publish.get("message"):
         lines.append(f"  not published: {publish['message']}")
+    if report.get("hubs"):
+        hub_rows = [("WEBSUB HUB", "OUTCOME", "NOTIFIED", "FAILED", "LAST SUCCESS")]
+        hub_rows += [(h["hub"], h["outcome"], str(h["notified"]), str(h["failed"]), _short(h["last_success"]))
+                     for h in report["hubs"]]
+        lines += [""] + _table(hub_rows)
     messages = [f"  {s['name']}: {s['message']}" for s in report["sources"] if s["message"]]
+    messages += [f"  {h['hub']}: {h['message']}" for h in report.get("hubs", []) if h["message"]]
     if messages:
         lines += ["", "messages:"] + messages
     frontier = report.get("frontier")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from .base import ALL, PUBLISH_RUN, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult
+from .base import (ALL, PUBLISH_RUN, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult,
+                   hub_run)
 
 __all__ = ["ALL", "PUBLISH_RUN", "Article", "CategorySummary", "LockInfo", "Outcome", "RunStatus", "Store",
-           "UpsertResult", "open_store"]
+           "UpsertResult", "hub_run", "open_store"]
 
 
 def open_store(url: str) -> Store:

@@ -14,6 +14,11 @@ PUBLISH_RUN = "@publish"
 """The run record of the last publish (never a source's name: those start with a letter or digit)."""
 
 
+def hub_run(hub: str) -> str:
+    """The run record of a WebSub hub's notifications (like PUBLISH_RUN, never a source's name)."""
+    return f"@websub:{hub}"
+
+
 @dataclass
 class Article:
     """A stored article: everything the feeds, the index and the Jekyll export need."""
