@@ -47,6 +47,8 @@ def check_whole(path: Path, data: bytes) -> None:
     checks = {"rss.xml": check_rss, "atom.xml": check_atom, "feed.json": check_json_feed}
     if path.name in checks:
         checks[path.name](data)
+    elif path.parent.name == "archive":  # RFC 5005 archive documents: <slug>/archive/<YYYY-MM>.atom|json
+        check_atom(data) if path.suffix == ".atom" else check_json_feed(data)
     elif path.name == "opml.xml":
         etree.fromstring(data)
     elif path.name == "index.html":
