@@ -59,6 +59,19 @@ class ConfigError(Exception):
 # -- value types ------------------------------------------------------------------------------
 
 
+def _not_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    """true/false in a file; a variable's text ("true", "0", …) is left to pydantic."""
+    if not isinstance(value, (bool, str)):
+        raise ValueError(f"expected a boolean (true or false), got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Range:
     """A closed range for a number: checked after the type, named in the error, kept in the JSON Schema."""
@@ -68,7 +81,8 @@ class Range:
     unit: str = ""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
+        return core_schema.no_info_before_validator_function(
+            _not_boolean, core_schema.no_info_after_validator_function(self.check, handler(source)))
 
     def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
         return {**handler(schema), "minimum": self.low, "maximum": self.high}
@@ -222,6 +236,7 @@ Slug = Annotated[str, AfterValidator(_check_slug),
 SourceName = Annotated[str, StringConstraints(pattern=SOURCE_NAME_RE.pattern)]
 PATTERN_NAMES = {SOURCE_NAME_RE.pattern: "a name of letters, digits, '-', '_' and '.'"}
 NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
+Flag = Annotated[bool, BeforeValidator(_boolean)]
 FilePath = Annotated[Path, Field(description="relative paths resolve against the config file's folder")]
 SecretUrl = Annotated[str, PlainSerializer(_masked, return_type=str)]
 StoreUrl = Annotated[SecretUrl, AfterValidator(_check_store_url)]
@@ -291,13 +306,13 @@ class JekyllConfig(Section):
 class CrawlConfig(Section):
     """`[crawl]`: how politely and how persistently to fetch."""
 
-    distributed: bool = False
+    distributed: Flag = False
     """true: `finews worker` processes crawl what the scheduler enqueues (needs a Redis store)."""
     concurrency_per_domain: Annotated[int, Range(1, 64)] = 2
     """Requests in flight per domain."""
     download_delay: Annotated[float, Range(0, 60, "s")] = 0.5
     """Seconds between two requests to one domain."""
-    autothrottle: bool = True
+    autothrottle: Flag = True
     """Let Scrapy's AutoThrottle slow down for slow servers."""
     download_timeout: Annotated[float, Duration(0.5, 600)] = 30.0
     """How long one request may take."""
@@ -307,7 +322,7 @@ class CrawlConfig(Section):
     """The first retry's delay in seconds, doubling each time."""
     retry_after_max: Annotated[float, Duration(1, 3600)] = 60.0
     """The cap on a server's Retry-After."""
-    robotstxt_obey: bool = True
+    robotstxt_obey: Flag = True
     """Obey the sources' robots.txt."""
     user_agent: NonEmpty = USER_AGENT
     max_page_bytes: Annotated[int, Range(1024, 1024 ** 3)] = 8 * 1024 * 1024
@@ -367,7 +382,7 @@ class SourceConfig(Section):
     jekyll_category_url: BackLink | None = None
     """The back link of this source's fixed category in exported Jekyll posts."""
     referer: Annotated[str, Url()]
-    enabled: bool = True
+    enabled: Flag = True
     """false: kept in the config, never crawled unless named with `crawl --source`."""
 
     @model_validator(mode="before")
@@ -595,6 +610,8 @@ def _reason(error: dict[str, Any]) -> str:
         return f"missing (one of {', '.join(SOURCE_KINDS)})"
     if kind == "string_pattern_mismatch":
         return f"{error['input']!r} is not {PATTERN_NAMES.get(ctx['pattern'], 'matching ' + ctx['pattern'])}"
+    if kind == "int_from_float":
+        return f"expected an integer, got {error['input']!r}"
     if kind.endswith(("_type", "_parsing")):
         expected = EXPECTED.get(kind.rsplit("_", 1)[0])
         if expected:
