@@ -1,9 +1,10 @@
 """TOML file + FINEWS_* environment → validated, typed config (pydantic models); the only place that reads it.
 
 Adding a key: one annotated field on its section model below. The types of this module carry the
-check, the error message and the JSON Schema: `Range(low, high)` for a number, `Duration(low, high)`
-for seconds or `"30s"`/`"5m"`/`"2h"`, `CronExpression`, `Url(...)`, `Slug`, `NonEmpty`, `FilePath`
-(resolved against the config file's folder), `SecretUrl` (masked by `finews config check`).
+check, the error message and the JSON Schema: `Range(low, high)` for a number, `Flag` for a boolean,
+`Duration(low, high)` for seconds or `"30s"`/`"5m"`/`"2h"`, `CronExpression`, `Url(...)`, `Slug`,
+`NonEmpty`, `FilePath` (resolved against the config file's folder), `SecretUrl` (masked by
+`finews config check`).
 Adding a section: a `Section` subclass, one field on `Config` with a default instance (or
 `| None = None` when the section is optional), and a line in `_resolve_paths` if it has a path.
 Adding a source kind: a `SourceConfig` subclass with `kind: Literal["..."]` and its own keys, added
@@ -270,7 +271,7 @@ class SiteConfig(Section):
     """The feeds' language tag."""
     ttl: Annotated[int, Range(1, 1440, " min")] = 5
     """RSS <ttl>, in minutes."""
-    archives: bool = True
+    archives: Flag = True
     """RFC 5005 archive documents per Beijing month beside each feed (<slug>/archive/<YYYY-MM>.atom|json)."""
 
     def url(self, path: str) -> str:
