@@ -9,9 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -153,10 +154,15 @@ class FinewsScheduler:
     def crawl_job(self, source: SourceConfig) -> None:
         if self.stopping.is_set():
             return
+        from crawler.exporter import observe_cycle
+        from crawler.metrics import child_exited, crawl_slot, slot_environment
+
         started = time.monotonic()
         begun = datetime.now(BEIJING)
+        slot = crawl_slot(source.name)
         # A session of its own: a Ctrl-C meant for the scheduler must not cut the crawl short.
-        proc = subprocess.Popen(crawl_command(self.config, source.name), start_new_session=True)
+        proc = subprocess.Popen(crawl_command(self.config, source.name), start_new_session=True,
+                                env=slot_environment(slot))
         with self.children_lock:
             self.children[source.name] = proc
         try:
@@ -168,6 +174,7 @@ class FinewsScheduler:
         finally:
             with self.children_lock:
                 self.children.pop(source.name, None)
+            child_exited(slot)
         with self.store() as store:
             status = store.runs().get(source.name)
             if problem and (status is None or status.outcome == "running" or status.started < begun):
@@ -176,6 +183,8 @@ class FinewsScheduler:
                 status = RunStatus(source=source.name, started=begun, finished=datetime.now(BEIJING),
                                    outcome="failed", message=problem)
                 store.record_run(status)
+        if status is not None and status.started >= begun:
+            observe_cycle(status, timed=True)
         published = self.publish()
         took = time.monotonic() - started
         if status is None:
@@ -190,6 +199,7 @@ class FinewsScheduler:
     def enqueue_job(self, source: SourceConfig) -> None:
         """Distributed mode: close the source's last cycle and push its list requests for the workers."""
         from crawler.distributed import close_cycle, connect, enqueue_source
+        from crawler.exporter import observe_cycle
         from crawler.sources import adapter_for
         from crawler.store import RunStatus
 
@@ -202,6 +212,7 @@ class FinewsScheduler:
                 enqueue_source(client, source, adapter_for(source).start_urls())
                 if closed is not None:
                     store.record_run(closed)
+                    observe_cycle(closed, timed=False)
                     log = logger.info if closed.outcome == "ok" else logger.error
                     log("cycle %s: %s — listed %d, new %d, updated %d, unchanged %d, dropped %d, errors %d%s",
                         source.name, closed.outcome, closed.listed, closed.new, closed.updated, closed.unchanged,
@@ -215,11 +226,13 @@ class FinewsScheduler:
         logger.info("published %s", self.publish())
 
     def publish(self, full: bool = False) -> str:
+        from crawler.exporter import publishing
         from feeds.publish import publish
         from feeds.websub import changed_feeds
 
-        with self.publish_lock, self.store() as store:
+        with self.publish_lock, self.store() as store, publishing() as files_written:
             report = publish(self.config, store, full=full)
+            files_written(len(report.written))
         if self.notifier is not None:
             self.notifier.notify(changed_feeds(self.config, report.written))
         return f"{len(report.categories)} categories ({len(report.written)} files written)"
@@ -341,7 +354,31 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     setup_logging()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    return FinewsScheduler(config, standby=not args.no_standby).run()
+    return with_metrics(config, FinewsScheduler(config, standby=not args.no_standby).run)
+
+
+def with_metrics(config: Config, main: Callable[[], int]) -> int:
+    """Run `main` serving /metrics when `[metrics] port` is set, with a private multiprocess folder
+    for this process and its crawl children (see crawler.metrics), removed afterwards."""
+    if config.metrics.port is None:
+        return main()
+    with tempfile.TemporaryDirectory(prefix="finews-metrics-") as folder:
+        # Before prometheus_client is first imported: it then keeps every value in that folder.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        from crawler.exporter import serve
+
+        try:
+            server = serve(config)
+        except OSError as exc:
+            logger.error("metrics: cannot listen on %s:%d: %s", config.metrics.host, config.metrics.port,
+                         exc.strerror or exc)
+            return 2
+        try:
+            return main()
+        finally:
+            server.shutdown()
+            server.server_close()
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
@@ -456,13 +493,17 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(config: Config, args: argparse.Namespace) -> int:
-    from crawler.runner import run_worker
-
     if not config.store.url.startswith(("redis://", "rediss://", "unix://")):
         print("finews: config error: the worker needs a Redis store.url (or FINEWS_STORE_URL)", file=sys.stderr)
         return 2
-    run_worker(config)
-    return 0
+
+    def work() -> int:
+        from crawler.runner import run_worker
+
+        run_worker(config)
+        return 0
+
+    return with_metrics(config, work)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -349,6 +349,15 @@ class SchedulerConfig(Section):
     """Housekeeping keeps this many newest items per category."""
 
 
+class MetricsConfig(Section):
+    """`[metrics]`: the Prometheus endpoint of `finews run` and `finews worker`; off while `port` is unset."""
+
+    port: Annotated[int, Range(1, 65535)] | None = None
+    """The TCP port of /metrics."""
+    host: NonEmpty = "127.0.0.1"
+    """The address /metrics listens on; "0.0.0.0" to be scraped from other hosts."""
+
+
 class CategoriesConfig(Section):
     """`[categories]`: fixed slugs for media names (several names may share one on purpose)."""
 
@@ -467,6 +476,7 @@ class Config(BaseSettings):
     jekyll: JekyllConfig | None = None
     sources: tuple[AnySource, ...] = ()
     categories: CategoriesConfig = CategoriesConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     _path: Path | None = PrivateAttr(None)
     _base_dir: Path = PrivateAttr(Path("."))

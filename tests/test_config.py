@@ -54,6 +54,8 @@ def write(tmp_path: Path, text: str) -> Path:
     (SOURCE + "colour = 'red'\n", "sources.choice-media.colour", "unknown key"),
     (SOURCE + SOURCE, "sources.choice-media", "two sources have this name"),
     ("[categories.slugs]\n'重庆晨报' = 'Zhong Qing'\n", "categories.slugs.重庆晨报", "not a slug"),
+    ("[metrics]\nport = 70000\n", "metrics.port", "between 1 and 65535"),
+    ("[metrics]\nhost = ' '\n", "metrics.host", "must not be empty"),
     ("[site\n", "-", "not valid TOML"),
     ("[websub]\nhubs = 'https://hub.example/'\n", "websub.hubs", "expected a list"),
     ("[websub]\nhubs = ['https://hub.example/', 'hub.example']\n", "websub.hubs[1]", "not an absolute"),

@@ -1,0 +1,115 @@
+"""Crawl metrics for Prometheus, counted by an extension in whichever process runs the crawler.
+
+`finews run` serves /metrics from the scheduler but crawls in other processes: today a child per
+crawl, with issue 14 one resident engine child. Feeding the endpoint from the run records the
+scheduler reads would show a cycle's counts only once it has ended (nothing while a crawl hangs)
+and only what a record keeps. So the counts use prometheus-client's multiprocess mode:
+`finews run` and `finews worker` create a private folder, export it as PROMETHEUS_MULTIPROC_DIR
+before prometheus_client is first imported, and remove it when they stop (nothing from an earlier
+run leaks in). Each crawling process (a crawl child, a resident engine, the worker itself) writes
+its counts to memory-mapped files there as they happen, and the serving process sums the files at
+scrape time with `MultiProcessCollector`. A child killed mid-crawl keeps what it had counted, so
+counters never go backwards.
+
+A child's files are named by its *slot* (FINEWS_METRICS_SLOT) instead of its pid: one slot per
+source for today's crawl children (crawls of one source never overlap), one for a resident engine
+(restarted only once the previous one is gone). So a process per crawl does not leave a file per
+crawl behind; the folder holds one set of files per slot however long finews runs. The one gauge
+children write is live (`livesum`), and `child_exited` (`mark_process_dead`) drops an exited
+child's share of it.
+
+What a whole cycle came to (its outcome and duration) is counted by the scheduler from the run
+status it reads anyway (`crawler.exporter.observe_cycle`): a crawl stopped at its timeout cannot
+report its own end.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import Counter, Gauge, values
+from prometheus_client.multiprocess import mark_process_dead
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Request, Response
+
+from .signals import source_counted
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SLOT_ENV = "FINEWS_METRICS_SLOT"
+
+if os.environ.get(MULTIPROC_ENV) and os.environ.get(SLOT_ENV):
+    # Before the first metric is made: every value of this process lives in its slot's files.
+    _slot = os.environ[SLOT_ENV]
+    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: _slot)
+
+LISTS_FETCHED = Counter("finews_lists_fetched_total", "List pages received, per source.", ["source"])
+ENTRIES_LISTED = Counter("finews_entries_listed_total", "Entries on the list pages, per source.", ["source"])
+ARTICLES = Counter("finews_articles_total",
+                   "Listed articles by what the store made of them: new, updated or unchanged.",
+                   ["source", "outcome"])
+DROPPED = Counter("finews_dropped_total", "Entries and articles dropped as unusable, by reason.",
+                  ["source", "reason"])
+ERRORS = Counter("finews_errors_total", "Failed requests and pipeline errors, by reason.", ["source", "reason"])
+BLOCKED = Counter("finews_blocked_total", "Cycles in which the source blocked us (it was then left alone).",
+                  ["source"])
+CRAWL_PROCESSES = Gauge("finews_crawl_processes", "Processes running a crawler now.",
+                        multiprocess_mode="livesum")
+
+OUTCOMES = frozenset(("new", "updated", "unchanged"))
+
+
+def crawl_slot(source: str) -> str:
+    """The slot of the crawl child of one source (hex: file names must not contain `_`)."""
+    return "crawl-" + source.encode("utf-8").hex()
+
+
+def slot_environment(slot: str) -> dict[str, str]:
+    """The environment of a child that holds `slot`: no other live process may hold it."""
+    return {**os.environ, SLOT_ENV: slot}
+
+
+def child_exited(slot: str) -> None:
+    """Drop an exited child's share of the live gauges (its counters stay)."""
+    if os.environ.get(MULTIPROC_ENV):
+        mark_process_dead(slot)
+
+
+class CrawlMetrics:
+    """Counts what the run tracker counts, as it counts it, and the list pages received."""
+
+    def __init__(self, crawler: Crawler):
+        crawler.signals.connect(self.counted, signal=source_counted)
+        crawler.signals.connect(self.response_received, signal=signals.response_received)
+        crawler.signals.connect(self.engine_started, signal=signals.engine_started)
+        crawler.signals.connect(self.engine_stopped, signal=signals.engine_stopped)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "CrawlMetrics":
+        if not os.environ.get(MULTIPROC_ENV):
+            raise NotConfigured("no metrics endpoint collects this process's counts")
+        return cls(crawler)
+
+    def counted(self, source: str, key: str, count: int) -> None:
+        name, _, reason = key.partition("/")
+        if name == "listed":
+            ENTRIES_LISTED.labels(source).inc(count)
+        elif name in OUTCOMES:
+            ARTICLES.labels(source, name).inc(count)
+        elif name == "dropped" and reason:
+            DROPPED.labels(source, reason).inc(count)
+        elif name == "errors" and reason:
+            ERRORS.labels(source, reason).inc(count)
+        elif name == "blocked":
+            BLOCKED.labels(source).inc(count)
+
+    def response_received(self, response: Response, request: Request) -> None:
+        if request.meta.get("role") == "list":
+            LISTS_FETCHED.labels(request.meta["source"]).inc()
+
+    def engine_started(self) -> None:
+        CRAWL_PROCESSES.inc()
+
+    def engine_stopped(self) -> None:
+        CRAWL_PROCESSES.dec()
