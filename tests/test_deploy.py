@@ -107,6 +107,19 @@ def test_workers_can_be_scaled_they_have_no_fixed_name_port_or_hostname(compose)
     assert "replicas" not in worker.get("deploy", {})
 
 
+def test_scheduler_and_workers_expose_metrics_to_the_compose_network_and_nothing_publishes_them(compose):
+    metrics = load_config(STACK_CONFIG, environ={}).metrics
+    assert metrics.port is not None and metrics.host == "0.0.0.0"
+    for name in ("scheduler", "worker"):
+        service = compose["services"][name]
+        assert service["expose"] == [str(metrics.port)]
+        assert "ports" not in service and "network_mode" not in service
+    for name, service in compose["services"].items():
+        for published in service.get("ports", []):
+            container_port = interpolate(str(published), {}).rsplit(":", 1)[-1].split("/")[0]
+            assert container_port != str(metrics.port), f"{name} publishes the metrics port"
+
+
 def test_web_serves_the_public_volume_read_only_on_8080_with_the_repo_nginx_config(compose):
     web = compose["services"]["web"]
     assert web["image"].startswith("nginx:")
