@@ -1,31 +1,31 @@
 """Crawl metrics for Prometheus, counted by an extension in whichever process runs the crawler.
 
 `finews run` serves /metrics from the scheduler but crawls in other processes: today a child per
-crawl, with issue 14 one resident engine child. Feeding the endpoint from the run records the
-scheduler reads would show a cycle's counts only once it has ended (nothing while a crawl hangs)
-and only what a record keeps. So the counts use prometheus-client's multiprocess mode:
-`finews run` and `finews worker` create a private folder, export it as PROMETHEUS_MULTIPROC_DIR
-before prometheus_client is first imported, and remove it when they stop (nothing from an earlier
-run leaks in). Each crawling process (a crawl child, a resident engine, the worker itself) writes
-its counts to memory-mapped files there as they happen, and the serving process sums the files at
-scrape time with `MultiProcessCollector`. A child killed mid-crawl keeps what it had counted, so
-counters never go backwards.
+crawl, with issue 14 one resident engine child. Feeding the endpoint from the run records would
+show a cycle's counts only once it has ended (nothing while a crawl hangs), so the counts use
+prometheus-client's multiprocess mode instead. `finews run` and `finews worker` create a private
+folder, export it as PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported, and
+remove it when they stop (nothing of an earlier run leaks in). Each crawling process (a crawl
+child, a resident engine, the worker itself) copies the run tracker's per-source stats into
+memory-mapped files there once a second (hooking every count would cost the crawl tens of
+microseconds per item), and the serving process sums the files at scrape time
+(`MultiProcessCollector`). A killed child keeps what it had counted: counters never go backwards.
 
-A child's files are named by its *slot* (FINEWS_METRICS_SLOT) instead of its pid: one slot per
-source for today's crawl children (crawls of one source never overlap), one for a resident engine
-(restarted only once the previous one is gone). So a process per crawl does not leave a file per
-crawl behind; the folder holds one set of files per slot however long finews runs. The one gauge
-children write is live (`livesum`), and `child_exited` (`mark_process_dead`) drops an exited
-child's share of it.
+A child's files are named by its *slot* (FINEWS_METRICS_SLOT), not its pid: one slot per source
+for today's crawl children (crawls of one source never overlap), one for a resident engine (only
+restarted once the previous one is gone). A process per crawl thus leaves no file per crawl: the
+folder holds one set of files per slot however long finews runs. The one gauge children write is
+live (`livesum`); `child_exited` (`mark_process_dead`) drops an exited child's share of it.
 
-What a whole cycle came to (its outcome and duration) is counted by the scheduler from the run
-status it reads anyway (`crawler.exporter.observe_cycle`): a crawl stopped at its timeout cannot
-report its own end.
+What a whole cycle came to (outcome, duration) is counted by the scheduler from the run status it
+reads anyway (`crawler.exporter.observe_cycle`): a crawl stopped at its timeout cannot report
+its own end.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import Counter, Gauge, values
 from prometheus_client.multiprocess import mark_process_dead
@@ -34,7 +34,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 
-from .signals import source_counted
+from .status import split_stat_key
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SLOT_ENV = "FINEWS_METRICS_SLOT"
@@ -77,39 +77,64 @@ def child_exited(slot: str) -> None:
 
 
 class CrawlMetrics:
-    """Counts what the run tracker counts, as it counts it, and the list pages received."""
+    """Mirrors the run tracker's per-source stats into the counters, and counts list pages received.
 
-    def __init__(self, crawler: Crawler):
-        crawler.signals.connect(self.counted, signal=source_counted)
+    The stats are read every `METRICS_SYNC_INTERVAL` seconds and once more when the spider
+    closes: a count costs the crawl nothing, and the endpoint is at most that far behind.
+    """
+
+    def __init__(self, crawler: Crawler, interval: float):
+        self.crawler, self.interval = crawler, interval
+        self.synced: dict[str, float] = {}
+        self.loop: Any = None
         crawler.signals.connect(self.response_received, signal=signals.response_received)
-        crawler.signals.connect(self.engine_started, signal=signals.engine_started)
-        crawler.signals.connect(self.engine_stopped, signal=signals.engine_stopped)
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "CrawlMetrics":
         if not os.environ.get(MULTIPROC_ENV):
             raise NotConfigured("no metrics endpoint collects this process's counts")
-        return cls(crawler)
+        return cls(crawler, crawler.settings.getfloat("METRICS_SYNC_INTERVAL", 1.0))
 
-    def counted(self, source: str, key: str, count: int) -> None:
+    def spider_opened(self) -> None:
+        from twisted.internet import task
+
+        CRAWL_PROCESSES.inc()
+        self.loop = task.LoopingCall(self.sync)
+        self.loop.start(self.interval, now=False)
+
+    def spider_closed(self) -> None:
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+        self.sync()
+        CRAWL_PROCESSES.dec()
+
+    def sync(self) -> None:
+        """Add what each per-source stat grew by since the last sync (all of it after a reset)."""
+        assert self.crawler.stats is not None
+        for name, value in self.crawler.stats.get_stats().items():
+            parsed = split_stat_key(name)
+            if parsed is None:
+                continue
+            previous, self.synced[name] = self.synced.get(name, 0), value
+            grown = value - previous if value >= previous else value
+            if grown:
+                self.count(*parsed, grown)
+
+    def count(self, source: str, key: str, n: float) -> None:
         name, _, reason = key.partition("/")
         if name == "listed":
-            ENTRIES_LISTED.labels(source).inc(count)
+            ENTRIES_LISTED.labels(source).inc(n)
         elif name in OUTCOMES:
-            ARTICLES.labels(source, name).inc(count)
+            ARTICLES.labels(source, name).inc(n)
         elif name == "dropped" and reason:
-            DROPPED.labels(source, reason).inc(count)
+            DROPPED.labels(source, reason).inc(n)
         elif name == "errors" and reason:
-            ERRORS.labels(source, reason).inc(count)
+            ERRORS.labels(source, reason).inc(n)
         elif name == "blocked":
-            BLOCKED.labels(source).inc(count)
+            BLOCKED.labels(source).inc(n)
 
     def response_received(self, response: Response, request: Request) -> None:
         if request.meta.get("role") == "list":
             LISTS_FETCHED.labels(request.meta["source"]).inc()
-
-    def engine_started(self) -> None:
-        CRAWL_PROCESSES.inc()
-
-    def engine_stopped(self) -> None:
-        CRAWL_PROCESSES.dec()

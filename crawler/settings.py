@@ -63,3 +63,6 @@ ITEM_PIPELINES = {
 LOG_LEVEL = "INFO"
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 LOG_FORMATTER = "crawler.logformatter.FinewsLogFormatter"
+
+# How often the metrics extension copies the per-source stats into the Prometheus counters (seconds).
+METRICS_SYNC_INTERVAL = 1.0

@@ -21,6 +21,13 @@ def stat_key(source: str, key: str) -> str:
     return f"finews/{source}/{key}"
 
 
+def split_stat_key(name: str) -> tuple[str, str] | None:
+    """The (source, key) of a `stat_key` name; None for any other stat."""
+    prefix, _, rest = name.partition("/")
+    source, _, key = rest.partition("/")
+    return (source, key) if prefix == "finews" and key else None
+
+
 class RunTracker:
     """Counts what happens to each source during one crawl and records its run status."""
 

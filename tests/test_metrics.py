@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -143,6 +144,37 @@ def test_finews_run_serves_the_counts_of_its_crawl_children_while_they_crawl_and
     assert after.value("finews_publish_files_written_total") > 0
     assert after.value("finews_publish_failures_total") == 0
     assert "finews_workers_live" not in {name for name, _ in after.samples}
+
+
+def test_a_crawl_child_killed_mid_crawl_leaves_its_counts_on_the_endpoint_and_its_cycle_counts_as_failed(tmp_path):
+    port = free_port()
+    with SampleSite() as site:
+        site.set_fault("text", "slow", article_id=ROLLING_ID, delay=120)  # choice-rolling's child waits on it
+        config = with_metrics(write_config(site, tmp_path, download_timeout="60s"), port)
+        store_url = load_config(config).store.url
+        scheduler = Scheduler(config, tmp_path / "run.log")
+        try:
+            def stuck(scrape: Scrape) -> bool:
+                done = [name for name in LIST_ROUTES if scrape.by("finews_cycles_total", "outcome", source=name)]
+                rolling = scrape.by("finews_articles_total", "outcome", source="choice-rolling")
+                return (sorted(done) == ["choice-market", "choice-media"] and scrape.value("finews_crawl_processes") == 1
+                        and sum(rolling.values()) == len([a for a in site.articles if a.list == "records"]) - 1)
+
+            before = poll(port, stuck, "saw choice-rolling's child wait on its last article")
+            (child,) = psutil.Process(scheduler.proc.pid).children()
+            child.kill()
+            after = poll(port, lambda s: s.value("finews_crawl_processes") == 0
+                         and s.value("finews_cycles_total", source="choice-rolling", outcome="failed") == 1,
+                         "saw the killed child's cycle fail")
+        finally:
+            assert scheduler.stop() == 0
+    counted = ("finews_entries_listed_total", "finews_articles_total")
+    assert {k: v for k, v in after.samples.items() if k[0] in counted} == \
+        {k: v for k, v in before.samples.items() if k[0] in counted}
+    assert after.value("finews_entries_listed_total", source="choice-rolling") == 22
+    with open_store(store_url) as store:
+        assert store.runs()["choice-rolling"].outcome == "failed"
+        assert sum(after.by("finews_articles_total", "source", outcome="new").values()) == store.count(ALL)
 
 
 def test_finews_worker_serves_its_crawl_counts_and_the_scheduler_the_queue_and_the_live_workers(tmp_path, redis_url):
