@@ -223,6 +223,24 @@ def test_finews_worker_serves_its_crawl_counts_and_the_scheduler_the_queue_and_t
         assert store.count(ALL) == len(expected) - 1
 
 
+def test_a_publish_that_fails_is_counted_as_failed_and_not_timed(tmp_path):
+    port = free_port()
+    (tmp_path / "taken").write_text("a file where the output folder's parent should be", encoding="utf-8")
+    with SampleSite() as site:
+        config = write_config(site, tmp_path)
+        text = config.read_text(encoding="utf-8").replace(str(tmp_path / "public"), str(tmp_path / "taken" / "public"))
+        config.write_text(text, encoding="utf-8")
+        scheduler = Scheduler(with_metrics(config, port), tmp_path / "run.log")
+        try:
+            failed = poll(port, lambda s: s.value("finews_publish_failures_total") == len(LIST_ROUTES),
+                          "saw every crawl's publish fail")
+        finally:
+            assert scheduler.stop() == 0
+    assert failed.value("finews_publish_duration_seconds_count") == 0
+    assert failed.value("finews_publish_files_written_total") == 0
+    assert sum(failed.by("finews_articles_total", "source", outcome="new").values()) > 0
+
+
 def test_a_busy_metrics_port_stops_finews_run_with_a_message(tmp_path):
     with SampleSite() as site:
         with socket.socket() as taken:
