@@ -230,9 +230,9 @@ class FinewsScheduler:
         from feeds.publish import publish
         from feeds.websub import changed_feeds
 
-        with self.publish_lock, self.store() as store, publishing() as files_written:
+        with self.publish_lock, self.store() as store, publishing() as published:
             report = publish(self.config, store, full=full)
-            files_written(len(report.written))
+            published(report)
         if self.notifier is not None:
             self.notifier.notify(changed_feeds(self.config, report.written))
         return f"{len(report.categories)} categories ({len(report.written)} files written)"

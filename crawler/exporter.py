@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, values
@@ -26,6 +26,9 @@ from .config import Config
 from .status import status_report
 from .store import RunStatus, open_store
 
+if TYPE_CHECKING:
+    from feeds.publish import PublishReport
+
 logger = logging.getLogger(__name__)
 
 CYCLES = Counter("finews_cycles_total", "Finished cycles per source, by outcome (ok, failed, blocked).",
@@ -35,7 +38,7 @@ CYCLE_DURATION = Histogram("finews_cycle_duration_seconds", "How long a source's
 PUBLISH_DURATION = Histogram("finews_publish_duration_seconds", "How long a successful publish took.",
                              buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 PUBLISH_FILES = Counter("finews_publish_files_written_total", "Feed and page files written by publishes.")
-PUBLISH_FAILURES = Counter("finews_publish_failures_total", "Publishes that raised an error.")
+PUBLISH_FAILURES = Counter("finews_publish_failures_total", "Publishes that failed, or could not write a category.")
 
 
 def observe_cycle(status: RunStatus, *, timed: bool) -> None:
@@ -46,15 +49,22 @@ def observe_cycle(status: RunStatus, *, timed: bool) -> None:
 
 
 @contextmanager
-def publishing() -> Iterator[Callable[[float], None]]:
-    """Time a publish; yields the counter of files it wrote. A publish that raises counts as failed."""
+def publishing() -> Iterator[Callable[[PublishReport], None]]:
+    """Time a publish and count its files: call what this yields with its report. A publish that
+    raises, or could not write a category, counts as failed and is not timed."""
     started = time.monotonic()
+    reports: list[PublishReport] = []
     try:
-        yield PUBLISH_FILES.inc
+        yield reports.append
     except Exception:
         PUBLISH_FAILURES.inc()
         raise
-    PUBLISH_DURATION.observe(time.monotonic() - started)
+    for report in reports:
+        PUBLISH_FILES.inc(len(report.written))
+        if report.failed:
+            PUBLISH_FAILURES.inc()
+        else:
+            PUBLISH_DURATION.observe(time.monotonic() - started)
 
 
 class SettledFilesCollector(MultiProcessCollector):
