@@ -215,7 +215,9 @@ def redis_server() -> Iterator[str]:
                                  "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
         import redis
 
-        client = redis.Redis(port=port)
+        from crawler.store.connection import redis_client
+
+        client = redis_client(f"redis://127.0.0.1:{port}/0")
         deadline = time.monotonic() + 10
         while True:
             try:

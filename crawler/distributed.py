@@ -23,9 +23,9 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 
 from .config import Config, SourceConfig
 from .store import RunStatus
+from .store.connection import PREFIX, client_options, redis_client
 from .text.times import BEIJING
 
-PREFIX = "finews"
 START_KEY = f"{PREFIX}:start"
 QUEUE_KEY = f"{PREFIX}:requests"
 DUPEFILTER_KEY = f"{PREFIX}:dupefilter"
@@ -45,7 +45,7 @@ def pending_key(article_id: str) -> str:
 
 
 def connect(config: Config) -> redis.Redis:
-    return redis.Redis.from_url(config.store.url, decode_responses=True)
+    return redis_client(config.store.url)
 
 
 def worker_settings(config: Config) -> dict[str, Any]:
@@ -58,6 +58,7 @@ def worker_settings(config: Config) -> dict[str, Any]:
         "SCHEDULER_DUPEFILTER_CLASS": "crawler.distributed.VersionedDupeFilter",
         "DUPEFILTER_CLASS": "crawler.distributed.VersionedDupeFilter",
         "REDIS_URL": config.store.url,
+        "REDIS_PARAMS": client_options(),
         "REDIS_START_URLS_KEY": START_KEY,
         "SCHEDULER_IDLE_BEFORE_CLOSE": 1,
     }

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from crawler.store import ALL, Article, Outcome, RunStatus, Store, open_store
+from crawler.store import ALL, Article, Outcome, RunStatus, Store, StoreUnavailable, open_store
 from crawler.store.redis import PRUNE_BATCH, RedisStore
 from crawler.store.sqlite import SQLiteStore
 
@@ -498,9 +498,31 @@ def refusing_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def test_redis_unreachable_raises_a_redis_error():
+def test_redis_unreachable_raises_store_unavailable_naming_the_store_and_the_cause():
     with refusing_port() as port, RedisStore(f"redis://127.0.0.1:{port}/0") as store:
-        with pytest.raises(redis.ConnectionError):
+        with pytest.raises(StoreUnavailable, match=f"store redis://127.0.0.1:{port}/0 unavailable: ConnectionError"):
             store.upsert(article(), CRAWL)
-        with pytest.raises(redis.ConnectionError):
+        with pytest.raises(StoreUnavailable):
             store.known_titles([ID])
+
+
+def test_a_failed_handle_fails_fast_but_still_tries_to_record_a_run(own_redis):
+    """After the first failure no call waits on the store again, except the run record that reports it."""
+    with RedisStore(own_redis.url) as store:
+        store.upsert(article(), CRAWL)
+        own_redis.kill()
+        with pytest.raises(StoreUnavailable) as first:
+            store.known_titles([ID])
+        own_redis.start()
+        with pytest.raises(StoreUnavailable) as again:
+            store.get(ID)
+        assert again.value is first.value
+        store.record_run(RunStatus(source="choice-media", started=CRAWL, outcome="failed"))
+    with RedisStore(own_redis.url) as reopened:
+        assert reopened.runs()["choice-media"].outcome == "failed" and reopened.known_titles([ID]) == {ID: TITLE}
+
+
+def test_a_password_never_reaches_the_store_name():
+    store = RedisStore("redis://finews:s3cret@127.0.0.1:1/0")
+    assert store.name == "redis://finews:***@127.0.0.1:1/0"
+    store.close()

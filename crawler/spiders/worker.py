@@ -13,8 +13,8 @@ from scrapy.crawler import Crawler
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task
 
-from ..distributed import (START_KEY, FetchClaims, PendingMemberships, SharedCounters, connect, heartbeat,
-                           worker_name)
+from ..distributed import (START_KEY, WORKERS_KEY, FetchClaims, PendingMemberships, SharedCounters, connect,
+                           heartbeat, worker_name)
 from ..sources.base import Entry
 from ..config import SourceConfig
 from ..status import RunTracker
@@ -128,7 +128,7 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
     def closed(self, reason: str) -> None:
         if self.beat is not None and self.beat.running:
             self.beat.stop()
-        self.client.hdel("finews:workers", self.name_in_frontier)
+        self.client.hdel(WORKERS_KEY, self.name_in_frontier)
         super().closed(reason)
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from .base import (ALL, PUBLISH_RUN, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult,
-                   hub_run)
+from .base import (ALL, PUBLISH_RUN, STORE_UNAVAILABLE, Article, Articles, CategorySummary, Leases, LockInfo,
+                   Outcome, PublishMarks, RunRecords, RunStatus, Store, StoreUnavailable, UpsertResult, hub_run)
 
-__all__ = ["ALL", "PUBLISH_RUN", "Article", "CategorySummary", "LockInfo", "Outcome", "RunStatus", "Store",
-           "UpsertResult", "hub_run", "open_store"]
+__all__ = ["ALL", "PUBLISH_RUN", "STORE_UNAVAILABLE", "Article", "Articles", "CategorySummary", "Leases", "LockInfo",
+           "Outcome", "PublishMarks", "RunRecords", "RunStatus", "Store", "StoreUnavailable", "UpsertResult",
+           "hub_run", "open_store"]
 
 
 def open_store(url: str) -> Store:
-    """Open the store at `url`: `sqlite:///path` or `redis://host:port/db`."""
+    """Open the store at `url`: `sqlite:///path` or `redis://host:port/db`.
+
+    Raises StoreUnavailable when the store cannot be opened (a SQLite file that is read-only, say).
+    """
     if url.startswith("sqlite:///"):
         from .sqlite import SQLiteStore
 

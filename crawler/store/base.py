@@ -1,12 +1,19 @@
-"""The store interface: one contract, implemented by SQLite (embedded) and Redis (shared)."""
+"""The store interface: one contract, implemented by SQLite (embedded) and Redis (shared).
+
+`Store` is the four roles it plays, each an ABC of its own so a caller can say which it needs:
+`Articles` (what the crawl stores and the feeds read), `PublishMarks` (what changed since the
+last publish), `RunRecords` (each source's last run) and `Leases` (the scheduler's lock).
+"""
 
 from __future__ import annotations
 
 import enum
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 ALL = "all"
 """The pseudo-category of every item: its feeds are `all/…`; always marked dirty with the others."""
@@ -92,8 +99,8 @@ class LockInfo:
     expires: datetime
 
 
-class Store(ABC):
-    """What every part of finews asks of the store; see tests/test_store_contract.py."""
+class Articles(ABC):
+    """The articles: stored by the crawl in one atomic step each, read by the feeds and the index."""
 
     @abstractmethod
     def upsert(self, article: Article, crawled_at: datetime) -> UpsertResult:
@@ -143,6 +150,17 @@ class Store(ABC):
         """Every category that holds items, by slug (not `ALL`)."""
 
     @abstractmethod
+    def prune(self, category: str, keep: int, settled: int | None = None) -> int:
+        """Drop all but the newest `keep` items of a category; ids stay known. Returns the number dropped.
+
+        With `settled`, an item whose change number is above it is kept: the archives have not
+        recorded that change yet.
+        """
+
+class PublishMarks(ABC):
+    """Which categories changed since they were last published."""
+
+    @abstractmethod
     def dirty_categories(self) -> dict[str, int]:
         """Category → change counter, for every category changed since it was last published."""
 
@@ -161,13 +179,9 @@ class Store(ABC):
         categories dirty (new, updated, or in a new category); the archives ask what to rewrite.
         """
 
-    @abstractmethod
-    def prune(self, category: str, keep: int, settled: int | None = None) -> int:
-        """Drop all but the newest `keep` items of a category; ids stay known. Returns the number dropped.
 
-        With `settled`, an item whose change number is above it is kept: the archives have not
-        recorded that change yet.
-        """
+class RunRecords(ABC):
+    """Each source's last run, as `finews status` shows it."""
 
     @abstractmethod
     def record_run(self, status: RunStatus) -> None:
@@ -175,6 +189,10 @@ class Store(ABC):
 
     @abstractmethod
     def runs(self) -> dict[str, RunStatus]: ...
+
+
+class Leases(ABC):
+    """Named locks with a lease: one scheduler per store."""
 
     @abstractmethod
     def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
@@ -185,6 +203,66 @@ class Store(ABC):
 
     @abstractmethod
     def lock_info(self, name: str) -> LockInfo | None: ...
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be used: unreachable, timed out, full, read-only, or locked past its deadline."""
+
+    def __init__(self, store: str, cause: str):
+        self.store, self.cause = store, cause
+        super().__init__(f"store {store} unavailable: {cause}")
+
+
+STORE_UNAVAILABLE = "store_unavailable"
+"""The reason a crawl stopped, and its runs failed, when the store failed."""
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _fail_fast(method: _F, *, always_tried: bool) -> _F:
+    """`method` raising StoreUnavailable for the backend errors that mean one, and at once after one."""
+
+    @functools.wraps(method)
+    def call(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        if self.failure is not None and not always_tried:
+            raise self.failure
+        try:
+            return method(self, *args, **kwargs)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            failure = self.unavailable(exc)
+            if failure is None:
+                raise
+            self.failure = failure
+            raise failure from exc
+
+    return call  # type: ignore[return-value]
+
+
+class Store(Articles, PublishMarks, RunRecords, Leases):
+    """What every part of finews asks of the store; see tests/test_store_contract.py.
+
+    A backend error that means the store cannot be used comes out of every role method as
+    `StoreUnavailable`; after one, the handle raises it again at once, without waiting on the
+    backend (a crawl stops promptly instead of paying a timeout per item), except `record_run`,
+    which is always tried: it is what reports the failure. To try the store again, open a new handle.
+    """
+
+    name: str
+    """The store as log lines name it (its URL, without a password)."""
+    failure: StoreUnavailable | None = None
+
+    @abstractmethod
+    def unavailable(self, exc: Exception) -> StoreUnavailable | None:
+        """The StoreUnavailable a backend error means; None when it means a bug (raised as it is)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for role in (Articles, PublishMarks, RunRecords, Leases):
+            for name in role.__abstractmethods__:
+                if name in cls.__dict__:
+                    setattr(cls, name, _fail_fast(cls.__dict__[name], always_tried=name == "record_run"))
 
     @abstractmethod
     def close(self) -> None: ...

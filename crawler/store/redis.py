@@ -4,7 +4,7 @@ Every write that decides something is one Lua script (one EVALSHA, atomic on the
 concurrent crawls on several machines store each article exactly once. The scripts name the
 keys they touch from the prefix: one Redis server (or a replicated primary), not a Cluster.
 
-Keys, under `prefix:` (`finews:`):
+Keys, under `prefix:` (`connection.PREFIX`, `finews:`):
 - `article:<id>` — a hash: `meta`, the article as JSON (see `codec`) without its bulky
   BODY_FIELDS, and those as plain fields. The upsert script decides and merges on `meta`
   alone (Redis's built-in cjson decodes and re-encodes a few hundred bytes, not the article's
@@ -18,7 +18,8 @@ Keys, under `prefix:` (`finews:`):
 - `dirty` — hash slug → change counter, fresh values from the `dirty:seq` sequence.
 - `changes` — sorted set of article ids, score = the `dirty:seq` value of the article's last
   change that marked categories dirty (what the archives rewrite).
-- `runs`, `runs:last_success` — hashes source → RunStatus JSON / ISO time; `lock:<name>`.
+- `runs`, `runs:last_success` — hashes source → RunStatus JSON / ISO time; `lock:<name>` — a redis-py
+  `Lock` whose token is the owner's name.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from dataclasses import replace
 from datetime import datetime
 
 import redis
+from redis.exceptions import LockNotOwnedError
 
-from .base import ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult
+from .base import ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, StoreUnavailable, UpsertResult
 from .codec import (BEIJING, BODY_FIELDS, article_from_dict, article_to_dict, beijing, dumps, run_from_json,
                     run_to_json, time_from_text, time_to_text)
+from .connection import PREFIX, display_url, redis_client, unavailable
 
 LUA_HELPERS = """
 local function bump(dirty, seq, slugs)
@@ -217,20 +220,6 @@ end
 return 0
 """
 
-ACQUIRE_LOCK = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-
-RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 PRUNE_BATCH = 200
 """Items one prune script drops at most, so no single script blocks the server for long."""
 
@@ -238,16 +227,17 @@ PRUNE_BATCH = 200
 class RedisStore(Store):
     """The store shared by every process and machine; see the module docstring for the keys."""
 
-    def __init__(self, url: str, prefix: str = "finews"):
-        self.url = url
+    def __init__(self, url: str, prefix: str = PREFIX):
+        self.url, self.name = url, display_url(url)
         self.prefix = prefix
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self.redis = redis_client(url)
         self._write = self.redis.register_script(WRITE)
         self._prune = self.redis.register_script(PRUNE)
         self._mark_dirty = self.redis.register_script(MARK_DIRTY)
         self._clear_dirty = self.redis.register_script(CLEAR_DIRTY)
-        self._acquire_lock = self.redis.register_script(ACQUIRE_LOCK)
-        self._release_lock = self.redis.register_script(RELEASE_LOCK)
+
+    def unavailable(self, exc: Exception) -> StoreUnavailable | None:
+        return unavailable(self.name, exc)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -410,11 +400,27 @@ class RedisStore(Store):
         return {source: replace(run_from_json(record), last_success=time_from_text(successes.get(source)))
                 for source, record in records.items()}
 
+    def _lease(self, name: str, owner: str, ttl: float | None = None) -> redis.lock.Lock:
+        """redis-py's Lock on `lock:<name>`, its token the owner's name (which `lock_info` reports)."""
+        lease = self.redis.lock(self.key("lock", name), timeout=ttl, blocking=False, thread_local=False)
+        lease.local.token = self.redis.get_encoder().encode(owner)
+        return lease
+
     def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
-        return bool(self._acquire_lock(keys=[self.key("lock", name)], args=[owner, max(1, round(ttl * 1000))]))
+        lease = self._lease(name, owner, max(ttl, 0.001))
+        if lease.acquire(token=owner):
+            return True
+        try:
+            lease.reacquire()  # the holder's renewal: the lease runs `ttl` from now
+        except LockNotOwnedError:
+            return False
+        return True
 
     def release_lock(self, name: str, owner: str) -> None:
-        self._release_lock(keys=[self.key("lock", name)], args=[owner])
+        try:
+            self._lease(name, owner).release()
+        except LockNotOwnedError:
+            pass  # it ran out, or another owner holds it now
 
     def lock_info(self, name: str) -> LockInfo | None:
         with self.redis.pipeline(transaction=True) as pipe:

@@ -1,13 +1,15 @@
 """The embedded store: one SQLite file in WAL mode; every decision and its write in one transaction.
 
 Several processes may share the file, each with its own connection: writers take the write
-lock up front (`BEGIN IMMEDIATE`) and wait for each other (`busy_timeout`). An article is a
+lock up front (`BEGIN IMMEDIATE`) and wait for each other (`BUSY_TIMEOUT`). An article is a
 JSON record (see `codec`) beside the columns its orderings need; `memberships` indexes it per
 category and `known` keeps every stored id with its title, also after the record is pruned.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 import time
@@ -17,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from .base import ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, UpsertResult
+from .base import ALL, Article, CategorySummary, LockInfo, Outcome, RunStatus, Store, StoreUnavailable, UpsertResult
 from .codec import (BEIJING, CONTENT_FIELDS, FILLED_FIELDS, article_from_json, article_to_json, beijing,
                     run_from_json, run_to_json, time_from_text, time_to_text)
 
@@ -41,18 +43,32 @@ WAL_PAGES = 10_000
 """Checkpoint the WAL past ~40 MB rather than SQLite's 4 MB: one item per transaction makes many small commits."""
 BATCH = 500
 """Ids per `IN (…)` query (well under SQLite's bound-parameter limit)."""
+BUSY_TIMEOUT = 60.0
+"""Seconds a write waits for another process's write lock; longer, and the store is unavailable."""
 
 
 class SQLiteStore(Store):
     """The zero-setup store in one file; safe for several processes and threads."""
 
     def __init__(self, path: str):
+        self.path, self.name = path, f"sqlite:///{path}"
+        self._lock = threading.RLock()
+        try:
+            self._open(path)
+        except (sqlite3.Error, OSError) as exc:
+            if hasattr(self, "db"):
+                self.db.close()
+            failure = self.unavailable(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _open(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.RLock()
+            _check_writable(Path(path))
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA busy_timeout = 60000")
+        self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
@@ -74,6 +90,16 @@ class SQLiteStore(Store):
             self.db.execute("CREATE INDEX IF NOT EXISTS articles_by_change ON articles (changed)")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def unavailable(self, exc: Exception) -> StoreUnavailable | None:
+        if isinstance(exc, OSError):
+            return StoreUnavailable(self.name, f"{exc.strerror or exc} ({exc.filename or self.path})")
+        if not isinstance(exc, sqlite3.OperationalError) and type(exc) is not sqlite3.DatabaseError:
+            return None  # a constraint, a closed handle, a bad statement: bugs, not the store's state
+        code = getattr(exc, "sqlite_errorname", "")
+        if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return StoreUnavailable(self.name, f"locked by another process for more than {BUSY_TIMEOUT:g}s ({code})")
+        return StoreUnavailable(self.name, f"{exc} ({code})" if code else str(exc))
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, holding the write lock from its start."""
@@ -81,10 +107,11 @@ class SQLiteStore(Store):
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # SQLite itself ends some on error (a full disk, say)
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
 
     def _query(self, sql: str, params: Iterable[object] = ()) -> list[tuple]:
         with self._lock:
@@ -330,6 +357,19 @@ class SQLiteStore(Store):
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a database this process cannot write (a read-only file or file system).
+
+    SQLite would open it read-only and fail at the first write; a WAL database maps its
+    shared-memory index (`-shm`), which must be writable too.
+    """
+    for target in (path.parent, *(Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm"))):
+        if target.exists() and not os.access(target, os.W_OK):
+            if os.statvfs(target).f_flag & os.ST_RDONLY:
+                raise OSError(errno.EROFS, "read-only file system", str(target))
+            raise OSError(errno.EACCES, "read-only (not writable by this process)", str(target))
 
 
 def _union(stored: Article, categories: Mapping[str, str]) -> tuple[str, ...]:
