@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -17,11 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config
+from crawler.store.base import STORE_UNAVAILABLE, StoreUnavailable
 from crawler.text.times import BEIJING
 
 logger = logging.getLogger("finews")
 
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
+EXIT_STORE_UNAVAILABLE = 3
+"""The exit code of a command that stopped because the store failed (2: a config error; 1: every source failed)."""
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -31,7 +35,10 @@ def setup_logging(level: str = "INFO") -> None:
 def cmd_crawl(config: Config, args: argparse.Namespace) -> int:
     from crawler.runner import run_crawl
 
-    statuses = run_crawl(config, args.source or None)
+    try:
+        statuses = run_crawl(config, args.source or None)
+    except StoreUnavailable:
+        return EXIT_STORE_UNAVAILABLE  # the crawl logged why, once
     published = publish_and_report(config, full=False) if not args.no_publish else True
     if statuses and all(status.outcome != "ok" for status in statuses.values()):
         logger.error("every source failed: %s",
@@ -83,6 +90,21 @@ def crawl_command(config: Config, source: str | None = None) -> list[str]:
     return command
 
 
+def store_job(job: Callable[..., None]) -> Callable[..., None]:
+    """A job that logs a failed store in one line (and runs again at its next time) instead of raising it."""
+
+    @functools.wraps(job)
+    def run(*args: Any) -> None:
+        try:
+            job(*args)
+        except StoreUnavailable as exc:
+            what = [job.__name__.removesuffix("_job").replace("_", " "),
+                    *(arg.name for arg in args if isinstance(arg, SourceConfig))]
+            logger.error("%s failed: %s; it runs again at its next time", " ".join(what), exc)
+
+    return run
+
+
 class FinewsScheduler:
     """APScheduler in Beijing time: one job per source, publish after each crawl, housekeeping."""
 
@@ -118,11 +140,18 @@ class FinewsScheduler:
         ttl = self.config.scheduler.lock_ttl
         announced = False
         while not self.stopping.is_set():
-            with self.store() as store:
-                if store.acquire_lock(SCHEDULER_LOCK, self.owner, ttl):
-                    logger.info("scheduler %s holds the lock (lease %.0fs)", self.owner, ttl)
-                    return True
-                holder = store.lock_info(SCHEDULER_LOCK)
+            try:
+                with self.store() as store:
+                    if store.acquire_lock(SCHEDULER_LOCK, self.owner, ttl):
+                        logger.info("scheduler %s holds the lock (lease %.0fs)", self.owner, ttl)
+                        return True
+                    holder = store.lock_info(SCHEDULER_LOCK)
+            except StoreUnavailable as exc:
+                if not announced:
+                    logger.error("%s; waiting for it", exc)
+                    announced = True
+                self.stopping.wait(max(ttl / 4, 0.2))
+                continue
             who = f"{holder.owner} until {holder.expires:%Y-%m-%d %H:%M:%S%z}" if holder else "another scheduler"
             if not self.standby:
                 logger.error("another scheduler runs on this store (%s); exiting", who)
@@ -133,6 +162,7 @@ class FinewsScheduler:
             self.stopping.wait(max(ttl / 4, 0.2))
         return False
 
+    @store_job
     def renew_lock(self) -> None:
         with self.store() as store:
             if not store.acquire_lock(SCHEDULER_LOCK, self.owner, self.config.scheduler.lock_ttl):
@@ -151,6 +181,7 @@ class FinewsScheduler:
             return CronTrigger.from_crontab(source.cron, timezone=BEIJING)
         return IntervalTrigger(seconds=source.every, timezone=BEIJING)
 
+    @store_job
     def crawl_job(self, source: SourceConfig) -> None:
         if self.stopping.is_set():
             return
@@ -167,7 +198,10 @@ class FinewsScheduler:
             self.children[source.name] = proc
         try:
             code = proc.wait(timeout=self.config.scheduler.crawl_timeout)
-            problem = None if code in (0, 1) else f"crawl process exited with code {code}"
+            if code == EXIT_STORE_UNAVAILABLE:
+                problem = f"{STORE_UNAVAILABLE}: the crawl stopped because the store failed (see its log)"
+            else:
+                problem = None if code in (0, 1) else f"crawl process exited with code {code}"
         except subprocess.TimeoutExpired:
             stop_process(proc)
             problem = f"crawl timed out after {self.config.scheduler.crawl_timeout:.0f}s and was stopped"
@@ -196,6 +230,7 @@ class FinewsScheduler:
             status.unchanged, status.dropped, status.errors, published,
             f" ({status.message})" if status.message else "")
 
+    @store_job
     def enqueue_job(self, source: SourceConfig) -> None:
         """Distributed mode: close the source's last cycle and push its list requests for the workers."""
         from crawler.distributed import close_cycle, connect, enqueue_source
@@ -222,6 +257,7 @@ class FinewsScheduler:
         finally:
             client.close()
 
+    @store_job
     def publish_job(self) -> None:
         logger.info("published %s", self.publish())
 
@@ -237,6 +273,7 @@ class FinewsScheduler:
             self.notifier.notify(changed_feeds(self.config, report.written))
         return f"{len(report.categories)} categories ({len(report.written)} files written)"
 
+    @store_job
     def housekeeping(self) -> None:
         """Prune each category to `keep_per_category`; with archives, only what the archives hold already."""
         from crawler.store import ALL
@@ -334,8 +371,11 @@ class FinewsScheduler:
 
             self.notifier.close(EXIT_WAIT)
         if not self.lost_lock:
-            with self.store() as store:
-                store.release_lock(SCHEDULER_LOCK, self.owner)
+            try:
+                with self.store() as store:
+                    store.release_lock(SCHEDULER_LOCK, self.owner)
+            except StoreUnavailable as exc:
+                logger.warning("the scheduler lock was not released (its lease runs out): %s", exc)
         logger.info("scheduler stopped")
 
 
@@ -500,7 +540,10 @@ def cmd_worker(config: Config, args: argparse.Namespace) -> int:
     def work() -> int:
         from crawler.runner import run_worker
 
-        run_worker(config)
+        try:
+            run_worker(config)
+        except StoreUnavailable:
+            return EXIT_STORE_UNAVAILABLE  # the worker logged why, once
         return 0
 
     return with_metrics(config, work)
@@ -580,7 +623,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"finews: config error: {config.path or '<built-in defaults>'}: sources: no enabled source, "
               "nothing to crawl", file=sys.stderr)
         return 2
-    return args.handler(config, args)
+    try:
+        return args.handler(config, args)
+    except StoreUnavailable as exc:
+        print(f"finews: {exc}", file=sys.stderr)
+        return EXIT_STORE_UNAVAILABLE
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from abc import ABC, abstractmethod
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -13,6 +14,7 @@ from .config import Config
 from .items import ArticleItem, MembershipItem, StoredItem, UnchangedSource
 from .spiders.news import config_from_settings
 from .store import Article, Outcome, Store
+from .storeguard import as_store_failure, report_failure
 from .text.clean import clean_html, clean_media, make_summary, plain_text
 from .text.ids import info_code_for, is_article_id
 from .text.slugs import CategorySlugs
@@ -39,7 +41,7 @@ def source_hash(item: ArticleItem) -> str:
     return hashlib.sha256(given.encode("utf-8")).hexdigest()
 
 
-class _SpiderPipeline:
+class _SpiderPipeline(ABC):
     """A pipeline that counts per source through the spider's run tracker."""
 
     def __init__(self, crawler: Crawler):
@@ -56,6 +58,19 @@ class _SpiderPipeline:
     def drop(self, item: ArticleItem, reason: str, detail: str) -> DropItem:
         self.spider.tracker.dropped(item.source, reason, item.link, f"article {item.article_id}: {detail}")
         return DropItem(f"{reason}: {detail}")
+
+    def process_item(self, item: Any) -> Any:
+        """`handle`, with a failed store reported (the crawl stops) instead of raised per item."""
+        try:
+            return self.handle(item)
+        except Exception as exc:
+            failure = as_store_failure(self.crawler, exc)
+            if failure is None:
+                raise
+            raise report_failure(self.crawler, failure) from None
+
+    @abstractmethod
+    def handle(self, item: Any) -> Any: ...
 
 
 class NotUsable(ValueError):
@@ -154,7 +169,7 @@ class NormalizePipeline(_SpiderPipeline):
     as an `UnchangedSource`, its new categories (if any) merged.
     """
 
-    def process_item(self, item: Any) -> Any:
+    def handle(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
         try:
@@ -170,7 +185,7 @@ class StorePipeline(_SpiderPipeline):
     def store(self) -> Store:
         return self.spider.store
 
-    def process_item(self, item: Any) -> Any:
+    def handle(self, item: Any) -> Any:
         if isinstance(item, MembershipItem):
             return self.add_membership(item)
         if isinstance(item, UnchangedSource):

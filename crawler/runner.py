@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
+from twisted.python.failure import Failure
 
 from .config import Config
 from .spiders.news import NewsSpider
-from .store import RunStatus
+from .store import RunStatus, StoreUnavailable
+from .storeguard import StoreGuard
+
+logger = logging.getLogger(__name__)
 
 
 def crawl_settings_for(config: Config, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -25,23 +30,38 @@ def crawl_settings_for(config: Config, overrides: Mapping[str, Any] | None = Non
 
 def run_crawl(config: Config, sources: list[str] | None = None,
               overrides: Mapping[str, Any] | None = None) -> dict[str, RunStatus]:
-    """Crawl the sources (all enabled ones by default); returns each source's run status."""
+    """Crawl the sources (all enabled ones by default); returns each source's run status.
+
+    Raises StoreUnavailable when the store failed (the crawl has logged it).
+    """
     process = CrawlerProcess(crawl_settings_for(config, overrides))
     crawler = process.create_crawler(NewsSpider)
-    process.crawl(crawler, source=sources or None)
-    process.start()
+    run(process, crawler, source=sources or None)
     spider = crawler.spider
     if spider is None:
         raise RuntimeError("the crawl did not start")
     return spider.final_statuses
 
 
+def run(process: CrawlerProcess, crawler: Crawler, **kwargs: Any) -> None:
+    """Run the crawl to its end; raises StoreUnavailable when the store stopped it (or kept it from starting)."""
+    failures: list[Failure] = []
+    process.crawl(crawler, **kwargs).addErrback(failures.append)
+    process.start()
+    if failures:
+        if failures[0].check(StoreUnavailable):
+            logger.error("%s; the crawl did not start", failures[0].value)
+        failures[0].raiseException()
+    guard = crawler.get_extension(StoreGuard)
+    if guard is not None and guard.failure is not None:
+        raise guard.failure
+
+
 def run_worker(config: Config, overrides: Mapping[str, Any] | None = None) -> None:
-    """Consume the shared crawl frontier until SIGTERM/SIGINT (distributed mode)."""
+    """Consume the shared crawl frontier until SIGTERM/SIGINT (distributed mode), or the store fails."""
     from .distributed import worker_settings
     from .spiders.worker import NewsWorkerSpider
 
     settings = crawl_settings_for(config, {**worker_settings(config), **(overrides or {})})
     process = CrawlerProcess(settings)
-    process.crawl(process.create_crawler(NewsWorkerSpider))
-    process.start()
+    run(process, process.create_crawler(NewsWorkerSpider))

@@ -51,8 +51,13 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
 }
+# A failing store stops the crawl (reason `store_unavailable`) with one log line: crawler/storeguard.py.
 EXTENSIONS = {
+    "crawler.storeguard.StoreGuard": 0,
     "crawler.metrics.CrawlMetrics": 500,
+}
+SPIDER_MIDDLEWARES = {
+    "crawler.storeguard.StoreGuardMiddleware": 950,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.NormalizePipeline": 100,

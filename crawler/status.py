@@ -9,7 +9,8 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
 from .config import Config
-from .store import PUBLISH_RUN, RunStatus, Store, hub_run
+from .store import PUBLISH_RUN, STORE_UNAVAILABLE, RunRecords, RunStatus, Store, StoreUnavailable, hub_run
+from .storeguard import FAILURE_STAT
 from .text.times import BEIJING
 
 logger = logging.getLogger("crawler.sources")
@@ -31,7 +32,7 @@ def split_stat_key(name: str) -> tuple[str, str] | None:
 class RunTracker:
     """Counts what happens to each source during one crawl and records its run status."""
 
-    def __init__(self, crawler: Crawler, store: Store, sources: list[str], started: datetime):
+    def __init__(self, crawler: Crawler, store: RunRecords, sources: list[str], started: datetime):
         self.crawler, self.store, self.sources, self.started_at = crawler, store, sources, started
         self.lists_ok: dict[str, int] = {name: 0 for name in sources}
 
@@ -74,12 +75,15 @@ class RunTracker:
         return "ok", ""
 
     def finished(self, blocked: dict[str, str], reason: str) -> dict[str, RunStatus]:
-        """Record every source's run status; returns them (by source name)."""
+        """Record every source's run status (while the store takes them); returns them (by source name)."""
         now = datetime.now(BEIJING)
         statuses = {}
+        recording = True
         for name in self.sources:
             outcome, message = self.outcome(name, blocked)
-            if reason != "finished" and outcome == "ok":
+            if reason == STORE_UNAVAILABLE:
+                outcome, message = "failed", f"{STORE_UNAVAILABLE}: {self.stats.get_value(FAILURE_STAT)}"
+            elif reason != "finished" and outcome == "ok":
                 outcome, message = "failed", f"crawl ended early: {reason}"
             counts = {k.split("/", 2)[2]: int(v) for k, v in self.stats.get_stats().items()
                       if k.startswith(f"finews/{name}/")}
@@ -87,7 +91,12 @@ class RunTracker:
                 source=name, started=self.started_at, finished=now, outcome=outcome,
                 message=message, last_success=now if outcome == "ok" else None,
                 counts=counts, **{key: counts.get(key, 0) for key in COUNTERS})
-            self.store.record_run(status)
+            if recording:
+                try:
+                    self.store.record_run(status)
+                except StoreUnavailable as exc:
+                    recording = False
+                    logger.warning("run status not recorded: %s", exc)
             statuses[name] = status
             logger.info("source %s: %s — listed %d, new %d, unchanged %d, updated %d, dropped %d, errors %d%s",
                         name, outcome, status.listed, status.new, status.unchanged, status.updated,

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -201,6 +202,8 @@ class SampleSite:
         self._raw: dict[str, list[dict]] = {route: [] for route in LIST_ROUTES}
         self._text_overrides: dict[str, tuple[str | None, str | None]] = {}
         self._counts: dict[str, int] = {}
+        self._arrivals: dict[str, int] = {}
+        self._hooks: list[tuple[str, int, Callable[[], object]]] = []
         self.hits: list[Hit] = []
         self._views = _build_views(self._articles, self._text_overrides)
         self._templates = {a.article_id: TEMPLATES[i % len(TEMPLATES)]
@@ -320,6 +323,24 @@ class SampleSite:
             self._faults = [f for f in self._faults
                             if (f.route, f.fault, f.article_id) != (route, fault, article_id)]
             self._faults.append(_Fault(route, fault, times, article_id, dict(params)))
+
+    def on_request(self, route: str, nth: int, action: Callable[[], object]) -> None:
+        """Call `action()` when the `nth` request of `route` (counted from now) arrives, before answering it.
+
+        A test makes something happen mid-crawl this way, at a known point, without sleeping.
+        """
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r} (one of {', '.join(ROUTES)})")
+        with self._lock:
+            self._hooks.append((route, self._arrivals.get(route, 0) + nth, action))
+
+    def _arrived(self, route: str) -> list[Callable[[], object]]:
+        """Count one arrival on `route`; the hooks due now."""
+        with self._lock:
+            self._arrivals[route] = n = self._arrivals.get(route, 0) + 1
+            due = [hook for hook in self._hooks if hook[:2] == (route, n)]
+            self._hooks = [hook for hook in self._hooks if hook not in due]
+        return [action for _, _, action in due]
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -461,6 +482,8 @@ class SampleSite:
             handler.send(self._control(handler, method, split.path))
             return
         route, target = _route_of(method, split.path, query)
+        for action in self._arrived(route):
+            action()
         faults = self._take_faults(route, target) if route in ROUTES else []
         names = {f.fault for f in faults}
         delay = self.latency_ms / 1000 + sum(float(f.params["delay"]) for f in faults if f.fault == "slow")
