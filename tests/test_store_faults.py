@@ -110,12 +110,15 @@ def remount(folder: Path, options: str) -> None:
 
 
 def test_sqlite_on_a_full_disk_stops_the_crawl_and_the_next_crawl_stores_the_rest_once(site, tmp_path):
-    with small_disk(tmp_path / "disk", "160k") as disk:
-        config = write_config(site, tmp_path, store_url=f"sqlite:///{disk / 'finews.db'}")
+    with small_disk(tmp_path / "disk", "400k") as disk:
+        store = f"sqlite:///{disk / 'finews.db'}"
+        config = write_config(site, tmp_path, store_url=store)
         result = crawl(config)
-        assert_stopped_for_the_store(result, f"sqlite:///{disk / 'finews.db'}", "database or disk is full")
-        remount(disk, "size=64m")
+        assert_stopped_for_the_store(result, store, "database or disk is full (SQLITE_FULL)")
+        remount(disk, "size=64m")  # (opening the store writes too)
         before = stored(config)
+        assert before, "the disk filled up before the first article: make it larger"
+        # failed / store_unavailable when the run records still fitted on the full disk, else still running
         assert all(status.outcome != "ok" for status in runs(config).values())
         assert_recovers_storing_each_article_once(config, before)
 
