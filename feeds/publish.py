@@ -182,10 +182,9 @@ ARCHIVES = "archive"
 
 def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySummary], full: bool,
                     writers: ThreadPoolExecutor, report: PublishReport
-                    ) -> tuple[archive.ArchivePlan | None, dict[Path, Future[Path | None]]]:
-    """Build and stage the archive months that changed; (None, {}) when that failed (logged and reported).
-
-    A failed archive keeps the recorded change number, so the next publish writes these months again.
+                    ) -> tuple[archive.ArchivePlan | None, dict[str, dict[Path, Future[Path | None]]]]:
+    """Build and stage the archive months that changed, by feed slug (the change number under "");
+    (None, {}) when building failed (logged and reported).
     """
     output = config.site.output_dir
     safe = [summary for summary in summaries if is_safe(output, summary.slug)]
@@ -195,7 +194,34 @@ def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySu
     except Exception as exc:
         _archives_failed(report, exc)
         return None, {}
-    return plan, {path: writers.submit(stage, path, data) for path, data in plan.files.items()}
+    stagings: dict[str, dict[Path, Future[Path | None]]] = {}
+    for path, data in plan.files.items():
+        slug = "" if path.parent == output else path.parent.parent.name
+        stagings.setdefault(slug, {})[path] = writers.submit(stage, path, data)
+    return plan, stagings
+
+
+def _rename_archives(stagings: dict[str, dict[Path, Future[Path | None]]], report: PublishReport) -> None:
+    """Move each feed's archive months into place; the change number only when every feed's went in.
+
+    A feed whose archives cannot be written fails like its feeds (logged, reported); the change
+    number stays, so the next publish writes its months again.
+    """
+    mark = stagings.pop("", {})
+    whole = True
+    for slug, staging in stagings.items():
+        try:
+            _rename_all(_collect(staging), report)
+        except Exception as exc:
+            _failed(report, slug, exc)
+            whole = False
+    if whole:
+        try:
+            _rename_all(_collect(mark), report)
+        except Exception as exc:
+            _archives_failed(report, exc)
+    else:
+        _discard(mark.values())
 
 
 def _archives_failed(report: PublishReport, exc: BaseException) -> None:
@@ -269,7 +295,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
 
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="finews-write") as writers:
         stagings: dict[str, dict[Path, Future[Path | None]]] = {}
-        archive_staging: dict[Path, Future[Path | None]] = {}
+        archive_staging: dict[str, dict[Path, Future[Path | None]]] = {}
         try:
             archives, archive_staging = _stage_archives(config, store, summaries, full, writers, report) \
                 if site.archives else (None, {})
@@ -294,10 +320,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     staged[slug] = _collect(staging)
                 except Exception as exc:
                     _failed(report, slug, exc)
-            try:  # before the feeds that link them
-                _rename_all(_collect(archive_staging), report)
-            except Exception as exc:
-                _archives_failed(report, exc)
+            _rename_archives(archive_staging, report)  # before the feeds that link them
             for slug, files in staged.items():
                 try:
                     _rename_all(files, report)
@@ -318,7 +341,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 _rename_all(_collect({path: writers.submit(stage, path, data) for path, data in pages.items()}),
                             report)
         except BaseException:
-            for staging in [*stagings.values(), archive_staging]:
+            for staging in [*stagings.values(), *archive_staging.values()]:
                 _discard(staging.values())
             raise
     kept = set(report.refused) | set(report.failed)
