@@ -24,7 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from .config import Config
 from .status import status_report
-from .store import RunStatus, open_store
+from .store import RunStatus, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
     from feeds.publish import PublishReport
@@ -98,7 +98,7 @@ class StoreCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             gauges, up = self.read(), 1
-        except (sqlite3.Error, redis.RedisError, OSError) as exc:
+        except (StoreUnavailable, sqlite3.Error, redis.RedisError, OSError) as exc:
             logger.warning("metrics: cannot read the store %s: %s", self.config.store.url, exc)
             gauges, up = [], 0
         yield GaugeMetricFamily("finews_store_up", "1 when this scrape could read the store.", value=up)
