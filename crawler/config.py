@@ -14,11 +14,13 @@ to `AnySource`. Every key then has its `FINEWS_<SECTION>__<KEY>` override, its p
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import string
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -273,10 +275,39 @@ class SiteConfig(Section):
     """RSS <ttl>, in minutes."""
     archives: Flag = True
     """RFC 5005 archive documents per Beijing month beside each feed (<slug>/archive/<YYYY-MM>.atom|json)."""
+    stock_feeds: Flag = True
+    """Publish `stocks/<symbol>/…` for every security the articles link to."""
 
     def url(self, path: str) -> str:
         """The absolute URL of a file under the output folder."""
         return self.base_url + path.lstrip("/")
+
+
+class TopicConfig(Section):
+    """`[[topics]]`: a feed of the articles whose title or text holds any `include` keyword and no `exclude` one."""
+
+    slug: Slug
+    """Its folder: `topics/<slug>/`."""
+    title: NonEmpty
+    """The feed's name."""
+    include: Annotated[tuple[NonEmpty, ...], Field(min_length=1)]
+    """An article matches when its title or text contains any of these."""
+    exclude: tuple[NonEmpty, ...] = ()
+    """…and none of these."""
+    categories: tuple[Slug, ...] = ()
+    """When set, only articles in one of these categories."""
+
+    def matches(self, title: str, text: str, categories: Iterable[str]) -> bool:
+        if self.categories and not set(self.categories) & set(categories):
+            return False
+        return (any(word in title or word in text for word in self.include)
+                and not any(word in title or word in text for word in self.exclude))
+
+    @property
+    def digest(self) -> str:
+        """A hash of the definition: a changed one means the topic's feeds are rebuilt."""
+        data = json.dumps([self.title, self.include, self.exclude, self.categories], ensure_ascii=False)
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
 
 
 class StoreConfig(Section):
@@ -477,6 +508,7 @@ class Config(BaseSettings):
     sources: tuple[AnySource, ...] = ()
     categories: CategoriesConfig = CategoriesConfig()
     metrics: MetricsConfig = MetricsConfig()
+    topics: tuple[TopicConfig, ...] = ()
 
     _path: Path | None = PrivateAttr(None)
     _base_dir: Path = PrivateAttr(Path("."))
@@ -487,6 +519,10 @@ class Config(BaseSettings):
         for name in names:
             if names.count(name) > 1:
                 raise _keyed(f"sources.{name}", "two sources have this name")
+        slugs = [t.slug for t in self.topics]
+        for slug in slugs:
+            if slugs.count(slug) > 1:
+                raise _keyed(f"topics.{slug}", "two topics have this slug")
         if self.crawl.distributed and not self.store.url.startswith(("redis", "unix")):
             raise _keyed("crawl.distributed", "distributed crawling needs a Redis store.url")
         return self

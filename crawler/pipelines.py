@@ -11,12 +11,14 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from .config import Config
+from .grouping import file_grouped
 from .items import ArticleItem, MembershipItem, StoredItem, UnchangedSource
 from .spiders.news import config_from_settings
 from .store import Article, Outcome, Store
 from .storeguard import as_store_failure, report_failure
 from .text.clean import clean_html, clean_media, make_summary, plain_text
 from .text.ids import info_code_for, is_article_id
+from .text.securities import securities_in
 from .text.slugs import CategorySlugs
 from .text.times import parse_time
 
@@ -134,19 +136,22 @@ def prepare(item: ArticleItem, config: Config, slugs: CategorySlugs | None = Non
     )
 
 
-def clean(article: Article) -> Article:
-    """The prepared article with its clean HTML, plain-text summary and content hash."""
-    article.html = clean_html(article.content_raw or article.text_raw, article.link)
+def clean(article: Article, config: Config) -> Article:
+    """The prepared article with its securities (read before the cleaner makes their links text),
+    clean HTML, plain-text summary, content hash and grouped feeds."""
+    raw = article.content_raw or article.text_raw
+    article.securities = securities_in(raw)
+    article.html = clean_html(raw, article.link)
     if not article.html:
         raise NotUsable("empty_article", "no article text after cleaning")
     article.summary = plain_digest(make_summary(article.summary, article.html, article.title))
     article.content_hash = content_hash(article.title, article.html)
-    return article
+    return file_grouped(article, config)
 
 
 def normalize(item: ArticleItem, config: Config, slugs: CategorySlugs | None = None) -> Article:
-    """ArticleItem → Article: Beijing time, categories, clean HTML, summary, hashes."""
-    return clean(prepare(item, config, slugs))
+    """ArticleItem → Article: Beijing time, categories, securities, clean HTML, summary, hashes."""
+    return clean(prepare(item, config, slugs), config)
 
 
 def normalize_unless_known(item: ArticleItem, config: Config, store: Store,
@@ -159,7 +164,7 @@ def normalize_unless_known(item: ArticleItem, config: Config, store: Store,
                                      digest=article.digest, url_w=article.url_w, source_hash=article.source_hash)
         if added is not None:
             return UnchangedSource(item.source, article.article_id, added)
-    return clean(article)
+    return clean(article, config)
 
 
 class NormalizePipeline(_SpiderPipeline):

@@ -9,7 +9,7 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
 from .config import Config
-from .store import PUBLISH_RUN, STORE_UNAVAILABLE, RunRecords, RunStatus, Store, StoreUnavailable, hub_run
+from .store import PUBLISH_RUN, STORE_UNAVAILABLE, RunRecords, RunStatus, Store, StoreUnavailable, hub_run, is_category
 from .storeguard import FAILURE_STAT
 from .text.times import BEIJING
 
@@ -131,7 +131,7 @@ def status_report(config: Config, store: Store, now: datetime | None = None) -> 
         "slug": c.slug, "name": c.name, "items": c.count,
         "newest": c.newest_published.isoformat() if c.newest_published else None,
         "newest_title": c.newest_title,
-    } for c in store.categories()]
+    } for c in store.categories() if is_category(c.slug)]
     hubs = []
     for hub in config.websub.hubs:
         run = runs.get(hub_run(hub))

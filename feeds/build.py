@@ -34,7 +34,7 @@ from feedgen.util import xml_elem
 from w3lib.url import safe_url_string
 
 from crawler.config import SiteConfig
-from crawler.store import ALL, Article
+from crawler.store import ALL, Article, only_categories
 from crawler.text.clean import html_to_text, strip_control_chars
 from crawler.text.times import BEIJING, format_rfc3339
 
@@ -107,7 +107,7 @@ def prepare(article: Article) -> Entry:
         author=xml_text(article.media).strip() or None,
         published=published,
         updated=updated,
-        categories=tuple((slug, xml_text(name).strip() or slug) for slug, name in sorted(article.categories.items())),
+        categories=tuple((slug, xml_text(name).strip() or slug) for slug, name in sorted(only_categories(article.categories).items())),
     )
 
 
@@ -165,8 +165,8 @@ class FeedSpec:
 
     @property
     def home(self) -> str:
-        """The site's home page (where the index is served)."""
-        return uri(self.site.base_url)
+        """The feed's own page (`<path>/`, where its readable index.html is served)."""
+        return uri(self.site.url(f"{self.slug}/"))
 
     @cached_property
     def items(self) -> list[Entry]:

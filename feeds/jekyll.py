@@ -8,7 +8,7 @@ from pathlib import Path
 from w3lib.url import safe_url_string
 
 from crawler.config import Config
-from crawler.store import Article
+from crawler.store import Article, is_category
 from crawler.text.clean import source_html_or_clean
 from crawler.text.ids import info_code_for, is_article_id
 from crawler.text.times import BEIJING, format_jekyll
@@ -87,7 +87,7 @@ class JekyllExporter:
         """Write the article's posts (for `only` these categories); returns the files rewritten."""
         written = []
         for slug in sorted(article.categories):
-            if only is not None and slug not in only:
+            if not is_category(slug) or only is not None and slug not in only:
                 continue
             post = self.post(article, slug)
             if write_atomic(post.path, post.text.encode("utf-8")):

@@ -1,21 +1,31 @@
-"""index.html and opml.xml from the category summaries (Jinja2 templates, autoescaped, deterministic)."""
+"""The HTML pages and OPML lists (Jinja2 templates, autoescaped, deterministic: same input, same bytes).
+
+- `index.html`: all news, every category, the topics and a link to the securities;
+- `<feed path>/index.html`: a feed's newest entries and its subscription links (autodiscovery too);
+- `stocks/index.html`: every security with its count;
+- `opml.xml` (the categories), `topics/opml.xml`, `stocks/opml.xml`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from crawler.config import SiteConfig
+from crawler.config import SiteConfig, TopicConfig
 from crawler.store import Article, CategorySummary
 
-from .build import ALL_NAME, beijing, xml_text
+from .build import ALL_NAME, FILENAMES, MEDIA_TYPES, FeedSpec, beijing, uri, xml_text
+
+FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
 def beijing_minute(value: datetime | None) -> str:
-    """A time as the index shows it: Beijing time to the minute ("2021-12-21 20:40")."""
+    """A time as the pages show it: Beijing time to the minute ("2021-12-21 20:40")."""
     return beijing(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
@@ -37,15 +47,81 @@ environment.filters["beijing"] = beijing_minute
 environment.filters["web_url"] = web_url
 
 
-def render_index(site: SiteConfig, categories: list[CategorySummary], total: int, newest: Article | None) -> bytes:
-    """A phone-friendly page: all news and every category, its count, newest item and its three feeds."""
-    return environment.get_template("index.html.j2").render(
-        site=site, categories=categories, total=total, newest=newest, all_name=ALL_NAME).encode("utf-8")
+@dataclass(frozen=True)
+class Alternate:
+    """One of a feed's three files as a page links it."""
+
+    type: str
+    title: str
+    url: str
+    label: str
 
 
-def render_opml(site: SiteConfig, categories: list[CategorySummary]) -> bytes:
-    """OPML 2.0: one RSS outline for all news and one per category; dated by the newest item."""
-    times = [c.newest_published for c in categories if c.newest_published is not None]
-    return environment.get_template("opml.xml.j2").render(
-        site=site, categories=categories, all_name=ALL_NAME,
-        modified=rfc822(max(times)) if times else "").encode("utf-8")
+@dataclass(frozen=True)
+class Outline:
+    """One feed in an OPML list."""
+
+    name: str
+    xml_url: str
+    html_url: str
+
+
+@dataclass(frozen=True)
+class StockListing:
+    """A security as `stocks/index.html` lists it."""
+
+    symbol: str
+    name: str
+    count: int
+    newest_published: datetime | None
+    newest_title: str | None
+
+
+def alternates(site: SiteConfig, path: str, title: str) -> list[Alternate]:
+    """The RSS, Atom and JSON Feed files of the feed at `path`, with absolute URLs."""
+    return [Alternate(MEDIA_TYPES[fmt], f"{title} ({label})", uri(site.url(f"{path}/{FILENAMES[fmt]}")), label)
+            for fmt, label in FORMAT_LABELS.items()]
+
+
+def _render(template: str, site: SiteConfig, **context: object) -> bytes:
+    return environment.get_template(template).render(site=site, **context).encode("utf-8")
+
+
+def render_index(site: SiteConfig, categories: list[CategorySummary], total: int, newest: Article | None,
+                 topics: Iterable[TopicConfig] = (), stocks: int = 0) -> bytes:
+    """A phone-friendly page: all news, every category (its count, newest item and page), the topics, the securities."""
+    return _render("index.html.j2", site, categories=categories, total=total, newest=newest, all_name=ALL_NAME,
+                   topics=list(topics), stocks=stocks,
+                   alternates=alternates(site, "all", f"{ALL_NAME} - {xml_text(site.title)}"))
+
+
+def render_feed_page(spec: FeedSpec, parent: tuple[str, str] | None = None) -> bytes:
+    """`<path>/index.html`: the feed's entries (linked to the original articles) and its subscription links.
+
+    `parent` is the (name, relative href) of the list page above it (`stocks/`), if any.
+    """
+    home = "../" * (spec.slug.count("/") + 1)
+    return _render("feed.html.j2", spec.site, spec=spec, entries=spec.items, home=home,
+                   parent={"name": parent[0], "href": parent[1]} if parent else None,
+                   alternates=alternates(spec.site, spec.slug, spec.title))
+
+
+def render_stocks(site: SiteConfig, stocks: list[StockListing]) -> bytes:
+    """`stocks/index.html`: every security the articles link to, with its count and newest item."""
+    return _render("stocks.html.j2", site, stocks=stocks, alternates=[])
+
+
+def render_opml(site: SiteConfig, outlines: list[Outline], newest: datetime | None, title: str | None = None) -> bytes:
+    """OPML 2.0: one RSS outline per feed; dated by the newest item."""
+    return _render("opml.xml.j2", site, title=title or site.title, outlines=outlines,
+                   modified=rfc822(newest) if newest else "")
+
+
+def category_outlines(site: SiteConfig, categories: Iterable[CategorySummary]) -> list[Outline]:
+    """The outlines of `opml.xml`: every category (not all news, whose entries every category repeats)."""
+    return [Outline(c.name, uri(site.url(f"{c.slug}/rss.xml")), uri(site.url(f"{c.slug}/"))) for c in categories]
+
+
+def newest_of(summaries: Iterable[CategorySummary]) -> datetime | None:
+    times = [s.newest_published for s in summaries if s.newest_published is not None]
+    return max(times) if times else None

@@ -1,4 +1,9 @@
-"""Which categories changed → build their feeds → write atomically, skipping identical bytes."""
+"""Which feeds changed → build them and their pages → write atomically, skipping identical bytes.
+
+The feeds are the categories, `all/`, and the grouped feeds: `stocks/<symbol>/` (with
+`[site] stock_feeds`) and `topics/<slug>/` (the configured `[[topics]]`); each folder also gets
+its readable `index.html`.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from crawler.config import Config
-from crawler.store import ALL, PUBLISH_RUN, Article, CategorySummary, RunStatus, Store
+from crawler.config import Config, TopicConfig
+from crawler.store import (ALL, PUBLISH_RUN, STOCKS, TOPICS, Article, CategorySummary, RunStatus, Store, group_of,
+                           grouped, is_category)
 from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 
-from . import archive
-from .build import build_all, spec_for
-from .pages import render_index, render_opml
+from . import archive, stocks, topics
+from .build import FeedSpec, build_all, spec_for
+from .pages import category_outlines, newest_of, render_feed_page, render_index, render_opml, render_stocks
 from .paths import UnsafePathError, inside
 
 logger = logging.getLogger(__name__)
@@ -36,7 +42,7 @@ TEMP_RE = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9._-]*\.[a-z0-9_]{8}\.tmp")
 
 
 class UnsafeSlugError(UnsafePathError):
-    """A category slug that is not `[a-z0-9-]` or would put files outside the output folder."""
+    """A feed key that is not a `[a-z0-9-]` slug (in a known group) or would put files outside the output folder."""
 
 
 @dataclass
@@ -44,7 +50,7 @@ class PublishReport:
     """What one publish did: the feeds rebuilt, the files written or left alone, the slugs refused."""
 
     categories: list[str] = field(default_factory=list)
-    """The categories whose feeds were rebuilt (`all` included), by slug."""
+    """The feeds rebuilt (`all`, `stocks/…` and `topics/…` included), by store key."""
     written: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
@@ -169,6 +175,12 @@ def _collect(staging: dict[Path, Future[Path | None]]) -> dict[Path, Path | None
         raise
 
 
+def _listable(output: Path, summary: CategorySummary, report: PublishReport) -> bool:
+    """Whether a feed may be listed: not refused, and not failed unless an earlier publish wrote it."""
+    return summary.slug not in report.refused and (
+        summary.slug not in report.failed or output.joinpath(summary.slug, "rss.xml").exists())
+
+
 def _failed(report: PublishReport, slug: str, exc: BaseException) -> None:
     reason = f"{type(exc).__name__}: {exc}"
     logger.error("category %s not published: %s; every other category goes on (it stays marked to retry)",
@@ -237,12 +249,21 @@ def _newest_archive(archives_on: bool, written: archive.ArchivePlan | None, slug
     return written.newest_for(slug, folder) if written else archive.newest_month(folder)
 
 
-def category_dir(output: Path, slug: str) -> Path:
-    """The folder of a category's feeds; raises UnsafeSlugError for a slug that could leave `output`."""
-    if not is_slug(slug):
+def _names(slug: str) -> list[str]:
+    """The folder names of a feed key (`emnews`, `stocks/sh600160`); raises UnsafeSlugError for any other key."""
+    group = group_of(slug)
+    names = slug.split("/", 1) if group else [slug]
+    if group not in (None, STOCKS, TOPICS) or not is_slug(names[-1]):
         raise UnsafeSlugError(f"refusing to publish category {slug!r}: a slug may only use [a-z0-9-]")
+    return names
+
+
+def category_dir(output: Path, slug: str) -> Path:
+    """The folder of a feed (`emnews`, `stocks/sh600160`); raises UnsafeSlugError for a key that could leave `output`."""
     try:
-        return inside(output, slug)
+        return inside(output, *_names(slug))
+    except UnsafeSlugError:
+        raise
     except UnsafePathError as exc:
         raise UnsafeSlugError(f"refusing to publish category {slug!r}: {exc}") from None
 
@@ -256,8 +277,54 @@ def is_safe(output: Path, slug: str) -> bool:
     return True
 
 
+def listable_stocks(output: Path, summaries: Iterable[CategorySummary]) -> list[CategorySummary]:
+    """The security feeds `category_dir` accepts, with the `stocks` folder resolved once, not once per security."""
+    try:
+        inside(output, STOCKS)
+    except UnsafePathError:
+        return []
+    listed = []
+    for summary in summaries:
+        if group_of(summary.slug) == STOCKS:
+            try:
+                names = _names(summary.slug)
+            except UnsafeSlugError:
+                continue
+            if not output.joinpath(*names).is_symlink():
+                listed.append(summary)
+    return listed
+
+
+class _Feeds:
+    """What a publish knows of the feeds: the store's names, the configured topics, which keys it publishes."""
+
+    def __init__(self, config: Config, summaries: list[CategorySummary]):
+        self.config = config
+        self.names = {summary.slug: summary.name for summary in summaries}
+        self.topics: dict[str, TopicConfig] = {grouped(TOPICS, t.slug): t for t in config.topics}
+
+    def published(self, key: str) -> bool:
+        """A security with `stock_feeds`, a topic while it is configured, any other key (`category_dir` judges it)."""
+        group = group_of(key)
+        if group == STOCKS:
+            return self.config.site.stock_feeds
+        return group != TOPICS or key in self.topics
+
+    def spec(self, store: Store, key: str, archive_month: str | None) -> FeedSpec:
+        """The feed of a key, declaring the WebSub hubs and linking its newest archive month."""
+        site, hubs = self.config.site, self.config.websub.hubs
+        topic = self.topics.get(key)
+        if topic is not None:
+            return FeedSpec(key, topic.title, topics.entries(store, topic, site.feed_size), site, hubs, archive_month)
+        entries = store.latest(key, site.feed_size)
+        if group_of(key) == STOCKS:
+            return FeedSpec(key, stocks.feed_name(key.split("/", 1)[1], self.names.get(key, key)), entries, site,
+                            hubs, archive_month)
+        return spec_for(site, key, self.names.get(key), entries, hubs=hubs, archive=archive_month)
+
+
 def publish(config: Config, store: Store, *, full: bool = False) -> PublishReport:
-    """Rebuild the feeds of the categories changed since the last publish (every one when `full`).
+    """Rebuild the feeds changed since the last publish (every one when `full`), each with its page.
 
     First the temporary files killed runs left are removed. With `site.archives`, the archive
     documents of the months that changed are built and staged first and renamed into place just
@@ -268,8 +335,10 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     while the next feeds are built) before any of them is renamed into place; a category that cannot be built or written is logged and
     left marked dirty, and every other one, the index and the OPML still publish. Dirty marks are
     cleared only after the last rename, so the next publish retries what failed. A category with
-    no items left keeps its files. The index and OPML are rebuilt whenever a feed was (always when
-    `full`, and when the index is missing). The outcome is recorded as the `@publish` run.
+    no items left keeps its files. The index and OPML lists are rebuilt whenever a feed was (always
+    when `full`, and when the index is missing); `stocks/index.html` whenever a security's feed was.
+    A topic whose definition changed is re-filed and rebuilt (see topics). The outcome is recorded
+    as the `@publish` run.
     """
     started, begun = time.time(), datetime.now(BEIJING)
     site = config.site
@@ -280,36 +349,40 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     if report.stale_removed:
         logger.info("removed %d temporary files left by killed runs", len(report.stale_removed))
     full = full or site.archives and archive.read_mark(output) is None
+    refiled = topics.refile(config, store)
     snapshot = store.dirty_categories()
     summaries = store.categories()
-    names = {summary.slug: summary.name for summary in summaries}
-    wanted = sorted(set(names) | {ALL} if full else set(snapshot))
+    feeds = _Feeds(config, summaries)
+    wanted = sorted(set(feeds.names) | set(feeds.topics) | {ALL} if full else set(snapshot) | refiled)
 
     folders: dict[str, Path] = {}
-    for slug in wanted:
+    for slug in filter(feeds.published, wanted):
         try:
             folders[slug] = category_dir(output, slug)
         except UnsafeSlugError as exc:
             logger.error("%s", exc)
             report.refused.append(slug)
 
+    securities = stocks.listings(summary for summary in listable_stocks(output, summaries)
+                                 if _listable(output, summary, report)) if site.stock_feeds else []
+
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="finews-write") as writers:
         stagings: dict[str, dict[Path, Future[Path | None]]] = {}
         archive_staging: dict[str, dict[Path, Future[Path | None]]] = {}
         try:
-            archives, archive_staging = _stage_archives(config, store, summaries, full, writers, report) \
+            archived = [summary for summary in summaries if feeds.published(summary.slug)]
+            archives, archive_staging = _stage_archives(config, store, archived, full, writers, report) \
                 if site.archives else (None, {})
             newest: Article | None = None
             for slug, folder in folders.items():
-                entries = store.latest(slug, site.feed_size)
-                if not entries:
+                spec = feeds.spec(store, slug, _newest_archive(site.archives, archives, slug, folder))
+                if not spec.entries:
                     continue
                 if slug == ALL:
-                    newest = entries[0]
+                    newest = spec.entries[0]
                 try:
-                    spec = spec_for(site, slug, names.get(slug), entries, hubs=config.websub.hubs,
-                                    archive=_newest_archive(site.archives, archives, slug, folder))
                     files = build_all(spec)
+                    files["index.html"] = render_feed_page(spec, stocks.PARENT if group_of(slug) == STOCKS else None)
                     stagings[slug] = {path: writers.submit(stage, path, data)
                                       for path, data in ((inside(folder, name), data) for name, data in files.items())}
                 except Exception as exc:
@@ -333,13 +406,29 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 if newest is None:
                     latest = store.latest(ALL, 1)
                     newest = latest[0] if latest else None
-                listed = [summary for summary in summaries if summary.slug not in report.refused
-                          and (summary.slug not in report.failed or (output / summary.slug / "rss.xml").exists())
+                listed = [summary for summary in summaries if is_category(summary.slug) and _listable(output, summary, report)
                           and is_safe(output, summary.slug)]
-                pages = {index: render_index(site, listed, store.count(ALL), newest),
-                         inside(output, "opml.xml"): render_opml(site, listed)}
+                listed_topics = [topic for key, topic in feeds.topics.items() if key in feeds.names]
+                pages = {index: render_index(site, listed, store.count(ALL), newest, listed_topics,
+                                             len(securities)),
+                         inside(output, "opml.xml"): render_opml(site, category_outlines(site, listed),
+                                                                 newest_of(listed))}
+                if listed_topics:
+                    pages[inside(output, TOPICS, "opml.xml")] = render_opml(
+                        site, topics.outlines(site, listed_topics), None, f"{site.title} - 主题")
                 _rename_all(_collect({path: writers.submit(stage, path, data) for path, data in pages.items()}),
                             report)
+            stock_index = inside(output, STOCKS, "index.html") if securities else None
+            if stock_index and (full or not stock_index.exists()
+                                or any(group_of(slug) == STOCKS for slug in report.categories)):
+                pages = {stock_index: render_stocks(site, securities),
+                         inside(output, STOCKS, "opml.xml"): render_opml(
+                             site, stocks.outlines(site, securities), newest_of(securities), f"{site.title} - 股票")}
+                _rename_all(_collect({path: writers.submit(stage, path, data) for path, data in pages.items()}),
+                            report)
+            marks = inside(output, *topics.MARKS_FILE)
+            if config.topics or marks.exists():
+                _rename_all(_collect({marks: writers.submit(stage, marks, topics.marks_of(config.topics))}), report)
         except BaseException:
             for staging in [*stagings.values(), *archive_staging.values()]:
                 _discard(staging.values())

@@ -10,7 +10,8 @@ import pytest
 
 from crawler.config import load_config
 from crawler.samplesite import SampleSite
-from crawler.store import ALL, open_store
+from crawler.store import ALL, only_categories, open_store
+from crawler.text.securities import symbol
 from crawler.text.times import BEIJING
 
 from crawlkit import expected_articles, run_finews, status_json, write_config
@@ -41,7 +42,7 @@ def test_crawl_stores_every_sample_article_once_in_its_categories(site, tmp_path
         for article_id, want in expected.items():
             article = store.get(article_id)
             assert article is not None, article_id
-            assert set(article.categories) == want["categories"]
+            assert set(only_categories(article.categories)) == want["categories"]
             assert article.title == want["title"]
             assert article.published == datetime.strptime(want["time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
             assert article.published.utcoffset() == timedelta(hours=8)
@@ -49,12 +50,26 @@ def test_crawl_stores_every_sample_article_once_in_its_categories(site, tmp_path
     assert site.count("text") == len(expected)
 
 
+def test_crawl_records_each_articles_securities_from_its_quote_links_and_files_it_under_them(site, tmp_path):
+    config = write_config(site, tmp_path)
+    crawl(config)
+    with stored(config) as store:
+        article = store.get("202201072239307540")
+        assert article.securities["1.601688"] == "华泰证券" and article.securities["90.BK0473"] == "证券"
+        assert "quote.eastmoney.com" not in article.html and "华泰证券" in article.html
+        grouped = {slug: name for slug, name in article.categories.items() if slug.startswith("stocks/")}
+        assert grouped == {f"stocks/{symbol(quote)}": name for quote, name in article.securities.items()}
+        assert article.article_id in [a.article_id for a in store.latest("stocks/sh601688", 10)]
+        assert all(not a.securities for a in store.latest(ALL, 100) if "quote.eastmoney" not in a.content_raw
+                   and "quote.eastmoney" not in a.text_raw)
+
+
 def test_article_in_two_lists_is_one_item_in_both_categories(site, tmp_path):
     config = write_config(site, tmp_path)
     crawl(config)
     with stored(config) as store:
         both = store.get("202201072239307540")
-        assert set(both.categories) == {"emnews", "quanshangzhongguo"}
+        assert set(only_categories(both.categories)) == {"emnews", "quanshangzhongguo"}
         assert both.categories["quanshangzhongguo"] == "券商中国新闻"
         assert both.url_w.endswith("202201072239307540.html")
         assert both.content_raw != both.text_raw

@@ -114,13 +114,13 @@ def test_archives_chain_from_the_subscription_feeds_to_the_oldest_month_and_back
     check_rss((public / ALL / "rss.xml").read_bytes())
     assert links(archive(public, ALL, "2022-03")) == {
         "self": f"{url}2022-03.atom", "current": f"{BASE}all/atom.xml", "prev-archive": f"{url}2022-02.atom",
-        "alternate": BASE}
+        "alternate": f"{BASE}all/"}
     assert links(archive(public, ALL, "2022-02")) == {
         "self": f"{url}2022-02.atom", "current": f"{BASE}all/atom.xml", "prev-archive": f"{url}2022-01.atom",
-        "next-archive": f"{url}2022-03.atom", "alternate": BASE}
+        "next-archive": f"{url}2022-03.atom", "alternate": f"{BASE}all/"}
     assert links(archive(public, ALL, "2022-01")) == {
         "self": f"{url}2022-01.atom", "current": f"{BASE}all/atom.xml", "next-archive": f"{url}2022-02.atom",
-        "alternate": BASE}
+        "alternate": f"{BASE}all/"}
     chain, document = [], json.loads((public / ALL / "feed.json").read_bytes())
     while "next_url" in document:
         chain.append(document["next_url"])

@@ -66,7 +66,7 @@ def test_rss_items_carry_guid_dates_summary_then_html_categories_and_creator():
     check_rss(data)
     channel = etree.fromstring(data).find("channel")
     assert channel.findtext("title") == "券商中国新闻 - 金融消息"
-    assert channel.findtext("link") == "https://finews.example.com/"
+    assert channel.findtext("link") == "https://finews.example.com/quanshangzhongguo/"
     assert channel.findtext("language") == "zh-CN" and channel.findtext("ttl") == "5"
     assert channel.find(f"{{{ATOM_NS}}}link").attrib == {
         "href": "https://finews.example.com/quanshangzhongguo/rss.xml", "rel": "self", "type": "application/rss+xml"}
@@ -96,7 +96,7 @@ def test_atom_entries_carry_id_published_updated_author_summary_html_and_labelle
     assert feed.findtext("a:generator", namespaces=ns) == "finews"
     assert feed.findtext("a:author/a:name", namespaces=ns) == "金融消息"
     assert {(l.get("rel"), l.get("href")) for l in feed.findall("a:link", namespaces=ns)} == {
-        ("self", "https://finews.example.com/quanshangzhongguo/atom.xml"), ("alternate", "https://finews.example.com/")}
+        ("self", "https://finews.example.com/quanshangzhongguo/atom.xml"), ("alternate", "https://finews.example.com/quanshangzhongguo/")}
     first, second = parsed.entries
     assert first.id == entry_id(updated.article_id) and first.title == "标题1" and first.link == updated.link
     assert first.published == "2022-01-07T08:13:19+08:00" and first.updated == "2022-01-07T10:14:19+08:00"
@@ -110,7 +110,7 @@ def test_json_feed_carries_every_field_with_beijing_times():
     feed = check_json_feed(build_json_feed(spec([article(1, updated=T0 + timedelta(hours=2))])))
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
     assert feed["title"] == "券商中国新闻 - 金融消息" and feed["language"] == "zh-CN"
-    assert feed["home_page_url"] == "https://finews.example.com/"
+    assert feed["home_page_url"] == "https://finews.example.com/quanshangzhongguo/"
     assert feed["feed_url"] == "https://finews.example.com/quanshangzhongguo/feed.json"
     assert feed["description"]
     assert feed["items"] == [{
@@ -165,7 +165,7 @@ def test_ids_come_from_the_article_id_alone_while_self_links_follow_base_url():
     assert check_rss(after["rss.xml"]).entries[0].id == check_rss(before["rss.xml"]).entries[0].id
     assert json.loads(after["feed.json"])["items"][0]["id"] == json.loads(before["feed.json"])["items"][0]["id"]
     assert [l.href for l in new.feed.links if l.rel == "self"] == ["https://news.example.org/sub/quanshangzhongguo/atom.xml"]
-    assert check_rss(after["rss.xml"]).feed.links[0].href == "https://news.example.org/sub/"
+    assert check_rss(after["rss.xml"]).feed.links[0].href == "https://news.example.org/sub/quanshangzhongguo/"
 
 
 def test_an_updated_article_changes_the_entry_updated_but_not_its_published_or_id():

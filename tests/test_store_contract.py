@@ -206,6 +206,41 @@ def test_an_updated_article_takes_the_source_hash_of_its_new_input(store):
     assert store.get(ID).source_hash == "source-2"
 
 
+STOCK_KEYS = {"stocks/sh601688": "华泰证券", "stocks/bk0473": "证券"}
+SECURITIES = {"1.601688": "华泰证券", "90.BK0473": "证券"}
+
+
+def test_an_articles_securities_and_grouped_feeds_are_stored_and_listed_like_categories(store):
+    store.upsert(article(categories={**SZB, **STOCK_KEYS}, securities=SECURITIES), CRAWL)
+    store.upsert(article("202112212221504116", minutes=1, categories={**EMNEWS, "stocks/sh601688": "华泰证券"},
+                         securities={"1.601688": "华泰证券"}), CRAWL)
+    assert store.get(ID).securities == SECURITIES
+    assert ids(store.latest("stocks/sh601688", 10)) == ["202112212221504116", ID]
+    assert store.count("stocks/bk0473") == 1
+    summaries = {c.slug: (c.name, c.count) for c in store.categories()}
+    assert summaries["stocks/sh601688"] == ("华泰证券", 2) and summaries["stocks/bk0473"] == ("证券", 1)
+    assert {"stocks/sh601688", "stocks/bk0473", ALL} <= set(store.dirty_categories())
+
+
+def test_an_updated_article_replaces_its_securities_and_marks_its_security_feeds_dirty(store):
+    store.upsert(article(categories={**SZB, **STOCK_KEYS}, securities=SECURITIES), CRAWL)
+    drain_dirty(store)
+    changed = article(title="改过", categories={**SZB, "stocks/sh601688": "华泰证券"}, securities={"1.601688": "华泰证券"})
+    assert store.upsert(changed, CRAWL + timedelta(hours=1)).outcome is Outcome.UPDATED
+    assert store.get(ID).securities == {"1.601688": "华泰证券"}
+    assert set(store.dirty_categories()) == {"shanghaizhengquanbao", *STOCK_KEYS, ALL}
+    assert store.upsert(changed, CRAWL + timedelta(hours=2)).article.securities == {"1.601688": "华泰证券"}
+
+
+def test_pruning_an_article_out_of_the_store_drops_it_from_its_security_feeds(store):
+    store.upsert(article(categories={**SZB, **STOCK_KEYS}, securities=SECURITIES), CRAWL)
+    store.upsert(article("202112212221504116", minutes=1, categories=SZB), CRAWL)
+    drain_dirty(store)
+    assert store.prune(ALL, 1) == 1
+    assert store.count("stocks/sh601688") == 0 and store.latest("stocks/bk0473", 10) == []
+    assert {"stocks/sh601688", "stocks/bk0473", ALL} <= set(store.dirty_categories())
+
+
 def test_known_titles_answers_a_batch_with_the_stored_ids_only(store):
     store.upsert(article(), CRAWL)
     store.upsert(article("202112212221500002", title="央行：保持流动性合理充裕"), CRAWL)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from .base import (ALL, PUBLISH_RUN, STORE_UNAVAILABLE, Article, Articles, CategorySummary, Leases, LockInfo,
-                   Outcome, PublishMarks, RunRecords, RunStatus, Store, StoreUnavailable, UpsertResult, hub_run)
+from .base import (ALL, PUBLISH_RUN, STOCKS, STORE_UNAVAILABLE, TOPICS, Article, Articles, CategorySummary, Leases,
+                   LockInfo, Outcome, PublishMarks, RunRecords, RunStatus, Store, StoreUnavailable, UpsertResult,
+                   group_of, grouped, hub_run, is_category, only_categories)
 
-__all__ = ["ALL", "PUBLISH_RUN", "STORE_UNAVAILABLE", "Article", "Articles", "CategorySummary", "Leases", "LockInfo",
-           "Outcome", "PublishMarks", "RunRecords", "RunStatus", "Store", "StoreUnavailable", "UpsertResult",
-           "hub_run", "open_store"]
+__all__ = ["ALL", "PUBLISH_RUN", "STOCKS", "STORE_UNAVAILABLE", "TOPICS", "Article", "Articles", "CategorySummary",
+           "Leases", "LockInfo", "Outcome", "PublishMarks", "RunRecords", "RunStatus", "Store", "StoreUnavailable",
+           "UpsertResult", "group_of", "grouped", "hub_run", "is_category", "only_categories", "open_store"]
 
 
 def open_store(url: str) -> Store:

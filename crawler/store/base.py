@@ -19,6 +19,29 @@ ALL = "all"
 """The pseudo-category of every item: its feeds are `all/…`; always marked dirty with the others."""
 PUBLISH_RUN = "@publish"
 """The run record of the last publish (never a source's name: those start with a letter or digit)."""
+STOCKS, TOPICS = "stocks", "topics"
+"""The groups of feeds that are not categories: an article is filed under `stocks/<symbol>` and
+`topics/<slug>` like under a category slug (a slug has no `/`, so the keys never collide)."""
+
+
+def grouped(group: str, name: str) -> str:
+    """The store key of a feed in a group: `stocks/sh600160`, `topics/ev`."""
+    return f"{group}/{name}"
+
+
+def group_of(key: str) -> str | None:
+    """The group of a store key (`stocks`, `topics`); None for a category slug."""
+    return key.split("/", 1)[0] if "/" in key else None
+
+
+def is_category(key: str) -> bool:
+    """Whether a store key is a category slug (not a grouped feed's `stocks/…`, `topics/…`)."""
+    return "/" not in key
+
+
+def only_categories(categories: Mapping[str, str]) -> dict[str, str]:
+    """An article's categories without its grouped feeds."""
+    return {slug: name for slug, name in categories.items() if is_category(slug)}
 
 
 def hub_run(hub: str) -> str:
@@ -48,6 +71,8 @@ class Article:
     """Of the title and the cleaned HTML: what decides unchanged or updated."""
     source_hash: str = ""
     """Of the source input the title and HTML were made from: the same one needs no cleaning."""
+    securities: dict[str, str] = field(default_factory=dict)
+    """`market.code` → name as linked, of every security the article links to (see text/securities)."""
     updated: datetime | None = None
     first_seen: datetime | None = None
 
@@ -147,7 +172,7 @@ class Articles(ABC):
 
     @abstractmethod
     def categories(self) -> list[CategorySummary]:
-        """Every category that holds items, by slug (not `ALL`)."""
+        """Every category that holds items, by slug (not `ALL`); grouped feeds (`stocks/…`) included."""
 
     @abstractmethod
     def prune(self, category: str, keep: int, settled: int | None = None) -> int:

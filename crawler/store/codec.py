@@ -16,7 +16,8 @@ ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
 RUN_FIELDS = tuple(f.name for f in fields(RunStatus))
 FILLED_FIELDS = ("media", "digest", "url_w", "info_code")
 """Fields a later sighting fills in when the stored article has them empty."""
-CONTENT_FIELDS = ("title", "link", "html", "summary", "content_raw", "text_raw", "content_hash", "source_hash")
+CONTENT_FIELDS = ("title", "link", "html", "summary", "content_raw", "text_raw", "content_hash", "source_hash",
+                  "securities")
 """Fields an updated article replaces."""
 BODY_FIELDS = ("html", "summary", "content_raw", "text_raw")
 """The bulky fields, which a store may keep apart from the rest of the record."""
@@ -47,6 +48,7 @@ def article_to_dict(article: Article, skip: tuple[str, ...] = ()) -> dict[str, A
     for name in ARTICLE_TIMES:
         data[name] = time_to_text(data[name])
     data["categories"] = dict(sorted(article.categories.items()))
+    data["securities"] = dict(sorted(article.securities.items()))
     return data
 
 
@@ -55,6 +57,7 @@ def article_from_dict(data: dict[str, Any]) -> Article:
     for name in ARTICLE_TIMES:
         values[name] = time_from_text(values.get(name))
     values["categories"] = dict(sorted((values.get("categories") or {}).items()))
+    values["securities"] = dict(sorted((values.get("securities") or {}).items()))
     return Article(**values)
 
 

@@ -61,7 +61,7 @@ end
 WRITE = LUA_HELPERS + """
 -- KEYS[1]: the article. ARGV: prefix; the call as a JSON array:
 --   [mode ('upsert' | 'member'), id, media, digest, url_w, info_code, content hash, crawled_at, score, title, link,
---    [[slug, name], ...], source hash ('' for any)];
+--    [[slug, name], ...], source hash ('' for any), securities {market.code: name} (replaced when updated)];
 -- then (upsert) the article's meta record as stored when new, and its html, summary, content_raw, text_raw.
 local prefix = ARGV[1]
 local call = cjson.decode(ARGV[2])
@@ -128,6 +128,7 @@ if mode == 'upsert' and record.content_hash ~= hash then
   outcome = 'updated'
   record.title, record.link, record.content_hash, record.updated = title, call[11], hash, crawled
   record.source_hash = source
+  record.securities = call[14]
   changed = true
   redis.call('HSET', KEYS[1], 'html', ARGV[4], 'summary', ARGV[5], 'content_raw', ARGV[6], 'text_raw', ARGV[7])
   redis.call('HSET', titles, id, title)
@@ -251,10 +252,10 @@ class RedisStore(Store):
     def _call(self, mode: str, article_id: str, categories: Mapping[str, str], media: str | None, digest: str,
               url_w: str, info_code: str | None = None, content_hash: str = "", crawled_at: str = "",
               score: str = "", title: str = "", link: str = "", record: Iterable[str] = (),
-              source_hash: str = "") -> list | None:
+              source_hash: str = "", securities: Mapping[str, str] | None = None) -> list | None:
         """Run the WRITE script: one EVALSHA, its small arguments packed as one JSON array."""
         call = [mode, article_id, media or "", digest, url_w, info_code or "", content_hash, crawled_at, score,
-                title, link, sorted(categories.items()), source_hash]
+                title, link, sorted(categories.items()), source_hash, dict(sorted((securities or {}).items()))]
         return self._write(keys=[self.key("article", article_id)], args=[self.prefix, dumps(call), *record])
 
     def upsert(self, article: Article, crawled_at: datetime) -> UpsertResult:
@@ -265,7 +266,7 @@ class RedisStore(Store):
         reply = self._call("upsert", article.article_id, categories, article.media, article.digest, article.url_w,
                            article.info_code, article.content_hash, time_to_text(crawled_at),
                            repr(published.timestamp()), article.title, article.link, self._record(new),
-                           article.source_hash)
+                           article.source_hash, article.securities)
         if reply[0] == "new":
             return UpsertResult(Outcome.NEW, tuple(categories), new)
         outcome, meta, bodies, added = reply
