@@ -276,7 +276,7 @@ class FinewsScheduler:
     @store_job
     def housekeeping(self) -> None:
         """Prune each category to `keep_per_category`; with archives, only what the archives hold already."""
-        from crawler.store import ALL
+        from crawler.store import ALL, is_category
         from feeds.archive import read_mark
 
         keep = self.config.scheduler.keep_per_category
@@ -288,7 +288,8 @@ class FinewsScheduler:
         with self.store() as store:
             for category in store.categories():
                 pruned += store.prune(category.slug, keep, settled)
-            pruned += store.prune(ALL, keep * max(1, len(store.categories())), settled)
+            categories = [c for c in store.categories() if is_category(c.slug)]
+            pruned += store.prune(ALL, keep * max(1, len(categories)), settled)
         logger.info("housekeeping: pruned %d items beyond %d per category; published %s",
                     pruned, keep, self.publish())
 
@@ -461,14 +462,81 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     return 1 if report["stale"] else 0
 
 
+DEMO_PORT_FILE = "sample-site.port"
+"""Where the demo keeps its sample site's port: the stored articles link to it, so every run reuses it."""
+
+
+def _demo_sample_site(workdir: Any) -> Any:
+    """The sample site on the port of the demo's earlier runs (a free one the first time or when it is taken)."""
+    from crawler.samplesite import SampleSite
+
+    port_file = workdir / DEMO_PORT_FILE
+    try:
+        stored = int(port_file.read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        stored = 0
+    try:
+        site = SampleSite(port=stored).start()
+    except OSError:
+        logger.warning("port %d of the earlier demo runs is busy: the articles stored then link to it", stored)
+        site = SampleSite().start()
+    port_file.write_text(site.base_url.rsplit(":", 1)[1], encoding="ascii")
+    return site
+
+
+def _demo_crawl(config: Config, verbose: bool) -> int | None:
+    """Run the demo's crawl; its exit code, or None when Ctrl-C stopped it (the crawl stops on the same Ctrl-C)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINEWS_")}
+    quiet = {} if verbose else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    process = subprocess.Popen(crawl_command(config), env=env, **quiet)
+    try:
+        log, _ = process.communicate()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C goes to the crawl alone
+        process.communicate()
+        return None
+    if process.returncode != 0 and log:
+        sys.stderr.write(log[-4000:])
+    return process.returncode
+
+
+def _print_demo_summary(config: Config, report: Any, base_url: str) -> None:
+    from crawler.store import STOCKS, group_of, is_category, open_store
+
+    with open_store(config.store.url) as store:
+        runs = store.runs()
+        keys = [c.slug for c in store.categories()]
+    for source in config.sources:
+        run = runs.get(source.name)
+        if run is not None:
+            print(f"  {source.name:<18} {run.outcome:<8} listed {run.listed}, new {run.new}, "
+                  f"unchanged {run.unchanged}, updated {run.updated}, dropped {run.dropped}, errors {run.errors}")
+    stocks = sum(group_of(key) == STOCKS for key in keys)
+    print(f"published {sum(map(is_category, keys))} categories and {stocks} securities "
+          f"({len(report.written)} files written) into {config.site.output_dir}")
+    print(f"  index:        {base_url}")
+    print(f"  all news RSS: {base_url}all/rss.xml   (paste into a feed reader)")
+    print(f"  every category as OPML: {base_url}opml.xml   (import into a feed reader)")
+    print(f"  securities:   {base_url}stocks/")
+
+
 def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     """Sample site → crawl → publish into ./public → serve; the whole product in one command."""
+    try:
+        return _demo(args)
+    except KeyboardInterrupt:
+        print("\ndemo stopped")
+        return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from crawler.samplesite import SampleSite
+    from crawler.store import open_store
+    from feeds.publish import publish
     from feeds.serve import make_server, server_url
 
-    setup_logging()
+    setup_logging("INFO" if args.verbose else "WARNING")
     workdir, output = Path(args.dir).resolve(), Path(args.output).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     try:
@@ -477,37 +545,34 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
         logger.warning("port %d is busy; serving on a free port instead", args.port)
         server = make_server(output, "127.0.0.1", 0)
     base_url = server_url(server)
-    with SampleSite() as site:
+    site = _demo_sample_site(workdir)
+    try:
         config_path = workdir / "finews.toml"
         config_path.write_text(site.config_toml(
             output_dir=str(output), store_url=f"sqlite:///{workdir / 'finews.db'}",
             kinds=("choice", "eastmoney", "fastnews"), base_url=base_url), encoding="utf-8")
-        print(f"sample site: {site.base_url} — crawling it into {workdir / 'finews.db'} …", flush=True)
+        print(f"sample site: {site.base_url}/ — crawling it into {workdir / 'finews.db'} …", flush=True)
         demo_config = load_config(config_path, environ={})
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FINEWS_")}
-        code = subprocess.run(crawl_command(demo_config),
-                              env=env).returncode
+        code = _demo_crawl(demo_config, args.verbose)
+        if code is None:
+            print("\ndemo stopped during the crawl")
+            return 130
         if code != 0:
             logger.error("the demo crawl failed (exit %d)", code)
-            server.server_close()
             return 1
-    from crawler.store import open_store
-    from feeds.publish import publish
-
-    with open_store(demo_config.store.url) as store:
-        report = publish(demo_config, store, full=True)
-        categories = store.categories()
-    print(f"\npublished {len(categories)} categories ({len(report.written)} files written) into {output}")
-    print(f"  index:        {base_url}")
-    print(f"  all news RSS: {base_url}all/rss.xml   (paste into a feed reader)")
-    print(f"  all news Atom:{base_url}all/atom.xml")
-    if args.no_serve:
-        server.server_close()
+        with open_store(demo_config.store.url) as store:
+            report = publish(demo_config, store, full=True)
+        _print_demo_summary(demo_config, report, base_url)
+        if args.no_serve:
+            return 0
+        print(f"serving {output} at {base_url} (the articles' links open the sample site's pages)"
+              " — Ctrl-C to stop", flush=True)
+        serve_until_stopped(server)
+        print("demo stopped")
         return 0
-    print(f"serving {output} at {base_url} — Ctrl-C to stop", flush=True)
-    serve_until_stopped(server)
-    print("demo stopped")
-    return 0
+    finally:
+        server.server_close()
+        site.stop()
 
 
 def cmd_config_check(config: Config, args: argparse.Namespace) -> int:
@@ -598,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="public", help="output folder (default ./public)")
     demo.add_argument("--dir", default=".finews-demo", help="folder for the demo's config and store")
     demo.add_argument("--no-serve", action="store_true", help="stop after publishing")
+    demo.add_argument("-v", "--verbose", action="store_true", help="show the crawl's Scrapy log")
     demo.set_defaults(handler=cmd_demo)
 
     config = commands.add_parser("config", parents=[common], help="check the config, or print its JSON Schema")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def test_status_before_any_crawl_says_never_and_is_stale(tmp_path):
     assert result.returncode == 1 and "never" in result.stdout
 
 
-def test_demo_crawls_publishes_and_serves_the_samples(tmp_path):
+def test_demo_crawls_publishes_and_serves_the_samples_with_working_article_links(tmp_path):
     # the log goes to a file: a pipe nobody reads fills up and blocks the demo mid-shutdown
     log = (tmp_path / "demo.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "scheduler", "demo", "--port", "0"], cwd=tmp_path,
@@ -59,12 +60,15 @@ def test_demo_crawls_publishes_and_serves_the_samples(tmp_path):
                 break
         output = "".join(lines)
         base = output.split("index:")[1].split()[0]
-        assert "all/rss.xml" in output
+        assert "all/rss.xml" in output and "stocks/" in output
         with urllib.request.urlopen(base + "all/rss.xml", timeout=10) as response:
             rss = check_rss(response.read())
         with urllib.request.urlopen(base + "all/atom.xml", timeout=10) as response:
             check_atom(response.read())
         assert len(rss.entries) == len(expected_articles())
+        for entry in rss.entries[:3]:
+            with urllib.request.urlopen(entry.link, timeout=10) as response:
+                assert response.status == 200 and entry.title.split()[0] in response.read().decode("utf-8", "replace")
         assert (tmp_path / "public" / "index.html").exists()
         assert (tmp_path / ".finews-demo" / "finews.db").exists()
     finally:
@@ -77,7 +81,42 @@ def test_demo_crawls_publishes_and_serves_the_samples(tmp_path):
         finally:
             log.close()
     assert code == 0, (tmp_path / "demo.log").read_text()[-3000:]
+    port = (tmp_path / ".finews-demo" / "sample-site.port").read_text()
+    assert rss.entries[0].link.startswith(f"http://127.0.0.1:{port}/")
     again = subprocess.run([sys.executable, "-m", "scheduler", "demo", "--port", "0", "--no-serve"], cwd=tmp_path,
                            env=finews_env(), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "new 0" in again.stderr
+    assert "new 0" in again.stdout and f"127.0.0.1:{port}/" in again.stdout
+
+
+def test_the_demo_prints_a_short_summary_per_source_and_the_scrapy_log_only_with_v(tmp_path):
+    quiet = subprocess.run([sys.executable, "-m", "scheduler", "demo", "--port", "0", "--no-serve"], cwd=tmp_path,
+                           env=finews_env(), capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert "[scrapy" not in quiet.stdout + quiet.stderr and len((quiet.stdout + quiet.stderr).splitlines()) <= 15
+    for source in ("choice-rolling", "choice-media", "eastmoney", "fastnews"):
+        assert any(line.strip().startswith(source) and " ok " in line for line in quiet.stdout.splitlines()), source
+    verbose = subprocess.run([sys.executable, "-m", "scheduler", "demo", "--port", "0", "--no-serve", "-v"],
+                             cwd=tmp_path, env=finews_env(), capture_output=True, text=True, timeout=120)
+    assert verbose.returncode == 0 and "[scrapy.core.engine] INFO: Spider opened" in verbose.stderr
+
+
+def test_ctrl_c_during_the_demo_crawl_stops_it_without_a_traceback(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler", "demo", "--port", "0", "--no-serve", "-v"],
+                            cwd=tmp_path, env=finews_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Spider opened" in line:
+                os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+                break
+        lines += proc.stdout.readlines()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(lines)
+    assert code == 130, output[-3000:]
+    assert "demo stopped during the crawl" in output and "Traceback" not in output, output[-3000:]
