@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += scenarios.crawl_scenarios(args.articles, 20, args.runs, polite_n=50)
         elif name == "publish":
             rows += scenarios.publish_scenario(runs=max(args.runs, 5))
+            rows += scenarios.grouped_publish_scenario(runs=max(args.runs, 5))
         elif name == "store":
             rows += scenarios.store_scenario(10_000)
         elif name == "memory":

@@ -257,35 +257,79 @@ def store_scenario(n: int) -> list[Row]:
     return rows
 
 
-def publish_scenario(categories: int = 50, per_category: int = 50, runs: int = 5) -> list[Row]:
+BENCH_SECURITIES = 520
+"""Securities the grouped publish bench spreads its articles over: the samples' ones, then made-up A shares."""
+BENCH_TOPICS = [{"slug": "brokers", "title": "券商", "include": ["券商"]},
+                {"slug": "snowball", "title": "雪球产品", "include": ["雪球"], "exclude": ["广告"]},
+                {"slug": "ev", "title": "新能源车", "include": ["蔚来", "新能源"], "categories": ["media03", "media04"]}]
+
+
+def bench_securities(n: int) -> list[tuple[str, str]]:
+    """(market.code, name) pairs: every security the bundled samples link to, then A shares up to `n`."""
+    from crawler.samplesite import load_bundled
+    from crawler.text.securities import securities_in
+
+    found: dict[str, str] = {}
+    for article in load_bundled():
+        found.update(securities_in(article.html or ""))
+    pairs = sorted(found.items())
+    code = 600000
+    while len(pairs) < n:
+        if f"1.{code}" not in found:
+            pairs.append((f"1.{code}", f"股票{code}"))
+        code += 1
+    return pairs
+
+
+def _bench_config(tmp: str, **top: object):
     from crawler.config import parse_config
-    from crawler.store import Article, open_store
+
+    return parse_config({"site": {"output_dir": str(Path(tmp) / "public")}, **top}, file="bench",
+                        base_dir=Path(tmp), environ={})
+
+
+def _bench_article(article_id: str, title: str, category: int, published: datetime, html: str):
+    from crawler.store import Article
+
+    return Article(article_id=article_id, title=title, link=f"https://finance.eastmoney.com/a/{article_id}.html",
+                   published=published, categories={f"media{category:02d}": f"媒体{category}新闻"},
+                   media=f"媒体{category}", html=html, summary="摘要" * 40, content_hash=article_id)
+
+
+def _bench_html() -> str:
+    body = (ROOT / "tests" / "data" / "posts" / "2022-01-07-NW202201072239307540.md").read_text("utf-8")
+    return body.split("---\n", 2)[2].split("\n\n<http")[0]
+
+
+def _full_rebuilds(config, store, runs: int) -> float:
+    from feeds.publish import publish
+
+    fulls = []
+    for _ in range(runs):
+        shutil.rmtree(config.site.output_dir, ignore_errors=True)
+        started = time.perf_counter()
+        publish(config, store, full=True)
+        fulls.append(time.perf_counter() - started)
+    return statistics.median(fulls)
+
+
+def publish_scenario(categories: int = 50, per_category: int = 50, runs: int = 5) -> list[Row]:
+    from crawler.store import open_store
     from crawler.text.times import BEIJING
     from feeds.publish import publish
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        config = parse_config({"site": {"output_dir": str(Path(tmp) / "public")}}, file="bench",
-                              base_dir=Path(tmp), environ={})
+        config = _bench_config(tmp)
         base_time = datetime(2026, 8, 1, 9, 0, tzinfo=BEIJING)
-        body = (ROOT / "tests" / "data" / "posts" / "2022-01-07-NW202201072239307540.md").read_text("utf-8")
-        html = body.split("---\n", 2)[2].split("\n\n<http")[0]
+        html = _bench_html()
         with open_store(f"sqlite:///{Path(tmp) / 'store.db'}") as store:
             for c in range(categories):
                 for i in range(per_category):
-                    article_id = f"20260801{c:04d}{i:06d}"
-                    store.upsert(Article(article_id=article_id, title=f"第{c}类第{i}条新闻标题",
-                                         link=f"https://finance.eastmoney.com/a/{article_id}.html",
-                                         published=base_time + timedelta(minutes=c * per_category + i),
-                                         categories={f"media{c:02d}": f"媒体{c}新闻"}, media=f"媒体{c}",
-                                         html=html, summary="摘要" * 40, content_hash=article_id),
+                    store.upsert(_bench_article(f"20260801{c:04d}{i:06d}", f"第{c}类第{i}条新闻标题", c,
+                                                base_time + timedelta(minutes=c * per_category + i), html),
                                  base_time)
-            fulls = []
-            for _ in range(runs):
-                shutil.rmtree(config.site.output_dir, ignore_errors=True)
-                started = time.perf_counter()
-                publish(config, store, full=True)
-                fulls.append(time.perf_counter() - started)
+            full = _full_rebuilds(config, store, runs)
             incrementals, written = [], []
             for i in range(runs):
                 changed = store.get(f"20260801{7:04d}{i:06d}")
@@ -294,7 +338,7 @@ def publish_scenario(categories: int = 50, per_category: int = 50, runs: int = 5
                 report = publish(config, store)
                 incrementals.append(time.perf_counter() - started)
                 written = sorted(str(p.relative_to(config.site.output_dir)) for p in report.written)
-    full, incremental = statistics.median(fulls), statistics.median(incrementals)
+    incremental = statistics.median(incrementals)
     rows += [
         Row("publish", f"full rebuild --all ({categories}×{per_category} + all/)", full, "s", "≤ 0.5 s", full / 0.5),
         Row("publish", "incremental, one category changed", incremental * 1000, "ms", "≤ 50 ms",
@@ -302,3 +346,54 @@ def publish_scenario(categories: int = 50, per_category: int = 50, runs: int = 5
         Row("publish", "files written by the incremental publish: " + ", ".join(written), len(written), "files"),
     ]
     return rows
+
+
+def grouped_publish_scenario(categories: int = 50, per_category: int = 50, runs: int = 5,
+                             securities: int = BENCH_SECURITIES, touched: int = 20) -> list[Row]:
+    """Publish with security and topic feeds on: a full rebuild, then crawls that each touch `touched` securities."""
+    from crawler.grouping import file_grouped
+    from crawler.store import open_store
+    from crawler.text.times import BEIJING
+    from feeds.publish import publish
+
+    pairs = bench_securities(securities)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _bench_config(tmp, topics=BENCH_TOPICS)
+        base_time = datetime(2026, 8, 1, 9, 0, tzinfo=BEIJING)
+        html = _bench_html()
+        with open_store(f"sqlite:///{Path(tmp) / 'store.db'}") as store:
+            for c in range(categories):
+                for i in range(per_category):
+                    n = c * per_category + i
+                    article = _bench_article(f"20260801{c:04d}{i:06d}", f"第{c}类第{i}条新闻标题", c,
+                                             base_time + timedelta(minutes=n), html)
+                    article.securities = dict(pairs[(n * k * 7 + k) % len(pairs)] for k in (1, 2, 3))
+                    store.upsert(file_grouped(article, config), base_time)
+            mentioned = sum(1 for c in store.categories() if c.slug.startswith("stocks/"))
+            publish(config, store)
+            full = _full_rebuilds(config, store, runs)
+            incrementals, written, expected_ok = [], [], True
+            for run in range(runs):
+                crawled = pairs[run * touched:(run + 1) * touched]
+                for j, (quote, name) in enumerate(crawled):
+                    article = _bench_article(f"20260901{run:04d}{j:06d}", f"新的第{run}轮第{j}条", 7,
+                                             base_time + timedelta(days=30, minutes=run * touched + j), html)
+                    article.securities = {quote: name}
+                    store.upsert(file_grouped(article, config), base_time)
+                started = time.perf_counter()
+                report = publish(config, store)
+                incrementals.append(time.perf_counter() - started)
+                written = sorted(str(p.relative_to(config.site.output_dir)) for p in report.written)
+                folders = {path.rsplit("/", 1)[0] for path in written if "/" in path}
+                stock_folders = {folder for folder in folders if folder.startswith("stocks/") and folder != "stocks"}
+                expected_ok &= len(stock_folders) == touched and folders - stock_folders <= {
+                    "all", "media07", "stocks", "topics", *(f"topics/{t['slug']}" for t in BENCH_TOPICS)}
+    incremental = statistics.median(incrementals)
+    return [
+        Row("publish", f"with {mentioned} securities and {len(BENCH_TOPICS)} topics: full rebuild --all",
+            full, "s"),
+        Row("publish", f"incremental after a crawl that touched {touched} securities", incremental * 1000, "ms",
+            "≤ 100 ms", incremental * 1000 / 100),
+        Row("publish", f"files written by it (only those securities', media07/, all/, indexes: "
+                       f"{'yes' if expected_ok else 'NO'})", len(written), "files"),
+    ]
