@@ -154,7 +154,7 @@ def test_feed_and_stock_pages_are_byte_identical_for_the_same_input():
 
 
 def test_the_index_lists_the_topics_and_links_the_securities_page():
-    topics = [TopicConfig("ev", "新能源车", ("蔚来", "比亚迪"))]
+    topics = [TopicConfig(slug="ev", title="新能源车", include=("蔚来", "比亚迪"))]
     page = lxml_html.fromstring(render_index(SITE, CATEGORIES, 14, NEWEST, topics, 17).decode("utf-8"))
     topic = page.get_element_by_id("topic-ev")
     assert topic.xpath(".//a/@href") == ["topics/ev/", "topics/ev/#subscribe"] and "蔚来、比亚迪" in topic.text_content()
