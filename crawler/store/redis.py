@@ -1,8 +1,9 @@
 """The shared store on Redis: article records, a sorted set per category, run status, dirty marks, locks.
 
 Every write that decides something is one Lua script (one EVALSHA, atomic on the server), so
-concurrent crawls on several machines store each article exactly once. The scripts name the
-keys they touch from the prefix: one Redis server (or a replicated primary), not a Cluster.
+concurrent crawls on several machines store each article exactly once. Every key a script
+touches is passed in its KEYS (as Redis Cluster and ACL key patterns need); a prune reads
+which keys it will touch first, and its script writes nothing when they changed meanwhile.
 
 Keys, under `prefix:` (`connection.PREFIX`, `finews:`):
 - `article:<id>` — a hash: `meta`, the article as JSON (see `codec`) without its bulky
@@ -59,38 +60,38 @@ end
 """
 
 WRITE = LUA_HELPERS + """
--- KEYS[1]: the article. ARGV: prefix; the call as a JSON array:
+-- KEYS: the article, titles, slugs, all, dirty, dirty:seq, changes, names, then the index of each given category.
+-- ARGV: the call as a JSON array:
 --   [mode ('upsert' | 'member'), id, media, digest, url_w, info_code, content hash, crawled_at, score, title, link,
---    [[slug, name], ...], source hash ('' for any), securities {market.code: name} (replaced when updated)];
+--    [[slug, name], ...] (sorted, in the order of their KEYS), source hash ('' for any),
+--    securities {market.code: name} (replaced when updated)];
 -- then (upsert) the article's meta record as stored when new, and its html, summary, content_raw, text_raw.
-local prefix = ARGV[1]
-local call = cjson.decode(ARGV[2])
+local call = cjson.decode(ARGV[1])
 local mode, id, hash, crawled, score, title, given = call[1], call[2], call[7], call[8], call[9], call[10], call[12]
 local source = call[13]
-local titles, slugs, all = prefix .. ':titles', prefix .. ':slugs', prefix .. ':all'
-local dirty, seq, changes = prefix .. ':dirty', prefix .. ':dirty:seq', prefix .. ':changes'
-local function index(slug) return prefix .. ':cat:' .. slug end
+local titles, slugs, all, dirty, seq, changes, names = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local function index(i) return KEYS[8 + i] end
 local function record_change(marks) redis.call('ZADD', changes, bump(dirty, seq, marks), id) end
 local meta = redis.call('HGET', KEYS[1], 'meta')
 if not meta and mode == 'member' then return false end
 local record = meta and cjson.decode(meta)
 if mode == 'member' and source ~= '' and record.source_hash ~= source then return false end
 if #given > 0 then
-  local names = {}
+  local flat = {}
   for _, pair in ipairs(given) do
-    names[#names + 1] = pair[1]
-    names[#names + 1] = pair[2]
+    flat[#flat + 1] = pair[1]
+    flat[#flat + 1] = pair[2]
   end
-  redis.call('HSET', prefix .. ':names', unpack(names))
+  redis.call('HSET', names, unpack(flat))
 end
 if not meta then
-  redis.call('HSET', KEYS[1], 'meta', ARGV[3], 'html', ARGV[4], 'summary', ARGV[5], 'content_raw', ARGV[6],
-             'text_raw', ARGV[7])
+  redis.call('HSET', KEYS[1], 'meta', ARGV[2], 'html', ARGV[3], 'summary', ARGV[4], 'content_raw', ARGV[5],
+             'text_raw', ARGV[6])
   redis.call('HSET', titles, id, title)
   redis.call('ZADD', all, score, id)
   local marks = {}
-  for _, pair in ipairs(given) do
-    redis.call('ZADD', index(pair[1]), score, id)
+  for i, pair in ipairs(given) do
+    redis.call('ZADD', index(i), score, id)
     marks[#marks + 1] = pair[1]
   end
   redis.call('HSET', slugs, id, table.concat(marks, ','))
@@ -103,12 +104,12 @@ local categories = record.categories
 local changed = false
 local added = {}
 local stored_score = false
-for _, pair in ipairs(given) do
+for i, pair in ipairs(given) do
   if categories[pair[1]] == nil then
     categories[pair[1]] = pair[2]
     added[#added + 1] = pair[1]
     stored_score = stored_score or redis.call('ZSCORE', all, id) or score
-    redis.call('ZADD', index(pair[1]), stored_score, id)
+    redis.call('ZADD', index(i), stored_score, id)
   end
 end
 if #added > 0 then
@@ -130,7 +131,7 @@ if mode == 'upsert' and record.content_hash ~= hash then
   record.source_hash = source
   record.securities = call[14]
   changed = true
-  redis.call('HSET', KEYS[1], 'html', ARGV[4], 'summary', ARGV[5], 'content_raw', ARGV[6], 'text_raw', ARGV[7])
+  redis.call('HSET', KEYS[1], 'html', ARGV[3], 'summary', ARGV[4], 'content_raw', ARGV[5], 'text_raw', ARGV[6])
   redis.call('HSET', titles, id, title)
 end
 if mode == 'upsert' and source ~= '' and record.source_hash ~= source then
@@ -157,56 +158,68 @@ return {outcome, meta, redis.call('HMGET', KEYS[1], 'html', 'summary', 'content_
 """
 
 PRUNE = LUA_HELPERS + """
--- ARGV: prefix, category, keep, batch, skip, settled ('' for none). Looks at up to `batch` of the
--- oldest items beyond `keep` after the `skip` oldest, dropping those whose change number is not
--- above `settled`; returns {looked at, dropped}.
-local prefix, category, keep, batch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local skip, settled = tonumber(ARGV[5]), tonumber(ARGV[6])
-local all, changes = prefix .. ':all', prefix .. ':changes'
-local function index(slug) return prefix .. ':cat:' .. slug end
-local source = category == 'all' and all or index(category)
-local extra = math.min(redis.call('ZCARD', source) - keep - skip, batch)
-if extra <= 0 then return {0, 0} end
-local candidates = redis.call('ZRANGE', source, skip, skip + extra - 1)
-local ids = {}
-for _, id in ipairs(candidates) do
-  if not settled or (tonumber(redis.call('ZSCORE', changes, id)) or 0) <= settled then ids[#ids + 1] = id end
+-- KEYS: the pruned index (all or cat:<slug>), all, slugs, dirty, dirty:seq, changes, the article of each id in
+--   ARGV, then the index of each slug in ARGV (in their order).
+-- ARGV: category ('all' or its slug), keep, batch, skip, settled ('' for none), n, the up to `batch` oldest ids
+--   beyond `keep` after the `skip` oldest as the caller read them (n of them), then the slugs of every category
+--   those articles are in (category = 'all') or the category's slug.
+-- Drops those of the n whose change number is not above `settled`; returns {n, dropped}, or -1 (nothing
+-- written) when the index or an article's categories changed since the caller read them.
+local category, keep, batch, skip = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local settled, n = tonumber(ARGV[5]), tonumber(ARGV[6])
+local source, all, slugs, changes = KEYS[1], KEYS[2], KEYS[3], KEYS[6]
+if math.min(redis.call('ZCARD', source) - keep - skip, batch) ~= n then return -1 end
+if n == 0 then return {0, 0} end
+local candidates = redis.call('ZRANGE', source, skip, skip + n - 1)
+for i = 1, n do
+  if candidates[i] ~= ARGV[6 + i] then return -1 end
 end
-local touched, dirty = {}, {}
-for _, id in ipairs(ids) do
-  local key = prefix .. ':article:' .. id
-  local meta = redis.call('HGET', key, 'meta')
-  local record = meta and cjson.decode(meta) or {categories = {}}
-  if type(record.categories) ~= 'table' then record.categories = {} end
-  local dropped = {}
-  if category == 'all' then
-    for slug in pairs(record.categories) do dropped[#dropped + 1] = slug end
-  else
-    dropped[1] = category
+local index = {}
+for j = 7 + n, #ARGV do index[ARGV[j]] = KEYS[j] end
+local drops = {}
+for i, id in ipairs(candidates) do
+  if not settled or (tonumber(redis.call('ZSCORE', changes, id)) or 0) <= settled then
+    local meta = redis.call('HGET', KEYS[6 + i], 'meta')
+    local record = meta and cjson.decode(meta) or {categories = {}}
+    if type(record.categories) ~= 'table' then record.categories = {} end
+    local dropped = {}
+    if category == 'all' then
+      for slug in pairs(record.categories) do dropped[#dropped + 1] = slug end
+    else
+      dropped[1] = category
+    end
+    for _, slug in ipairs(dropped) do
+      if not index[slug] then return -1 end
+    end
+    drops[#drops + 1] = {id, KEYS[6 + i], record, dropped}
   end
+end
+local touched, marks = {}, {}
+for _, drop in ipairs(drops) do
+  local id, key, record, dropped = drop[1], drop[2], drop[3], drop[4]
   for _, slug in ipairs(dropped) do
-    redis.call('ZREM', index(slug), id)
+    redis.call('ZREM', index[slug], id)
     record.categories[slug] = nil
     if not touched[slug] then
       touched[slug] = true
-      dirty[#dirty + 1] = slug
+      marks[#marks + 1] = slug
     end
   end
   if next(record.categories) == nil then
     redis.call('ZREM', all, id)
     redis.call('ZREM', changes, id)
     redis.call('DEL', key)
-    redis.call('HDEL', prefix .. ':slugs', id)
+    redis.call('HDEL', slugs, id)
   else
     redis.call('HSET', key, 'meta', cjson.encode(record))
-    redis.call('HSET', prefix .. ':slugs', id, joined(record.categories))
+    redis.call('HSET', slugs, id, joined(record.categories))
   end
 end
-if #ids > 0 then
-  dirty[#dirty + 1] = 'all'
-  bump(prefix .. ':dirty', prefix .. ':dirty:seq', dirty)
+if #drops > 0 then
+  marks[#marks + 1] = 'all'
+  bump(KEYS[4], KEYS[5], marks)
 end
-return {#candidates, #ids}
+return {n, #drops}
 """
 
 MARK_DIRTY = LUA_HELPERS + """
@@ -254,9 +267,13 @@ class RedisStore(Store):
               score: str = "", title: str = "", link: str = "", record: Iterable[str] = (),
               source_hash: str = "", securities: Mapping[str, str] | None = None) -> list | None:
         """Run the WRITE script: one EVALSHA, its small arguments packed as one JSON array."""
+        given = sorted(categories.items())
         call = [mode, article_id, media or "", digest, url_w, info_code or "", content_hash, crawled_at, score,
-                title, link, sorted(categories.items()), source_hash, dict(sorted((securities or {}).items()))]
-        return self._write(keys=[self.key("article", article_id)], args=[self.prefix, dumps(call), *record])
+                title, link, given, source_hash, dict(sorted((securities or {}).items()))]
+        keys = [self.key("article", article_id), *(self.key(name) for name in ("titles", "slugs", "all", "dirty")),
+                self.key("dirty", "seq"), self.key("changes"), self.key("names"),
+                *(self.index(slug) for slug, _ in given)]
+        return self._write(keys=keys, args=[dumps(call), *record])
 
     def upsert(self, article: Article, crawled_at: datetime) -> UpsertResult:
         categories = dict(sorted(article.categories.items()))
@@ -377,12 +394,34 @@ class RedisStore(Store):
             raise ValueError(f"keep must be ≥ 0, not {keep}")
         dropped = skipped = 0
         while True:
-            looked, n = self._prune(args=[self.prefix, category, keep, PRUNE_BATCH, skipped,
-                                          "" if settled is None else settled])
+            plan = self._prune_plan(category, keep, skipped, settled)
+            if plan is None:
+                return dropped
+            keys, args = plan
+            reply = self._prune(keys=keys, args=args)
+            if reply == -1:
+                continue  # the batch changed between reading and pruning it: read it again
+            looked, n = reply
             dropped += n
             skipped += looked - n
             if looked < PRUNE_BATCH:
                 return dropped
+
+    def _prune_plan(self, category: str, keep: int, skip: int, settled: int | None) -> tuple[list, list] | None:
+        """The PRUNE script's KEYS and ARGV for the next batch, as read now; None when no item is beyond `keep`."""
+        source = self.index(category)
+        extra = min(self.redis.zcard(source) - keep - skip, PRUNE_BATCH)
+        if extra <= 0:
+            return None
+        ids = self.redis.zrange(source, skip, skip + extra - 1)
+        if category == ALL:
+            slugs = sorted({slug for joined in self.redis.hmget(self.key("slugs"), ids) if joined
+                            for slug in joined.split(",") if slug}) if ids else []
+        else:
+            slugs = [category]
+        keys = [source, *(self.key(name) for name in ("all", "slugs", "dirty")), self.key("dirty", "seq"),
+                self.key("changes"), *(self.key("article", i) for i in ids), *(self.index(slug) for slug in slugs)]
+        return keys, [category, keep, PRUNE_BATCH, skip, "" if settled is None else settled, len(ids), *ids, *slugs]
 
     # -- runs and locks ----------------------------------------------------------------------
 
