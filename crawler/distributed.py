@@ -22,6 +22,7 @@ from scrapy import Request
 from scrapy_redis.dupefilter import RFPDupeFilter
 
 from .config import Config, SourceConfig
+from .status import run_status
 from .store import RunStatus
 from .store.connection import PREFIX, client_options, redis_client
 from .text.times import BEIJING
@@ -33,7 +34,6 @@ WORKERS_KEY = f"{PREFIX}:workers"
 EPOCH_KEY = f"{PREFIX}:epoch"
 PENDING_TTL = 24 * 3600
 WORKER_SEEN = 60.0
-COUNTERS = ("listed", "new", "unchanged", "updated", "dropped", "errors")
 
 
 def cycle_key(source: str) -> str:
@@ -96,18 +96,10 @@ def enqueue_source(client: redis.Redis, source: SourceConfig, start_urls: list[s
 
 
 def cycle_status(source: str, data: dict[str, str], finished: datetime | None) -> RunStatus:
-    """A cycle's counters as a run status (outcome as a single-process crawl would say it)."""
+    """A cycle's hash in Redis as a run status (outcome as a single-process crawl would say it)."""
     counts = {k: int(v) for k, v in data.items() if k not in ("started", "epoch", "blocked")}
-    if data.get("blocked"):
-        outcome, message = "blocked", data["blocked"]
-    elif counts.get("lists_ok", 0) > 0:
-        outcome, message = ("ok", "") if finished else ("running", "")
-    else:
-        outcome, message = ("failed", "no list could be read") if finished else ("running", "")
     started = datetime.fromisoformat(data["started"]) if data.get("started") else datetime.now(BEIJING)
-    return RunStatus(source=source, started=started, finished=finished, outcome=outcome, message=message,
-                     last_success=finished if outcome == "ok" else None, counts=counts,
-                     **{key: counts.get(key, 0) for key in COUNTERS})
+    return run_status(source, counts, started, finished, data.get("blocked"))
 
 
 def close_cycle(client: redis.Redis, source: str) -> RunStatus | None:

@@ -16,6 +16,33 @@ from .text.times import BEIJING
 logger = logging.getLogger("crawler.sources")
 
 COUNTERS = ("listed", "new", "unchanged", "updated", "dropped", "errors")
+"""The counts a run status carries as fields (every count is in its `counts` too)."""
+LISTS_OK = "lists_ok"
+"""The count of list pages read: a run with none read failed."""
+
+
+def run_status(source: str, counts: dict[str, int], started: datetime, finished: datetime | None,
+               blocked: str | None = None, reason: str = "finished") -> RunStatus:
+    """What a source's run came to, from its counts: one definition for a crawl and a worker cycle.
+
+    `finished` None: still running (unless blocked). `reason` is why the crawl ended (Scrapy's
+    close reason): a store failure, or any early end of a run that was going well, fails it.
+    """
+    if blocked:
+        outcome, message = "blocked", blocked
+    elif finished is None:
+        outcome, message = "running", ""
+    elif counts.get(LISTS_OK, 0) == 0:
+        outcome, message = "failed", "no list could be read"
+    else:
+        outcome, message = "ok", ""
+    if reason != "finished" and reason.startswith(STORE_UNAVAILABLE):
+        outcome, message = "failed", reason
+    elif reason != "finished" and outcome == "ok":
+        outcome, message = "failed", f"crawl ended early: {reason}"
+    return RunStatus(source=source, started=started, finished=finished, outcome=outcome, message=message,
+                     last_success=finished if outcome == "ok" else None, counts=counts,
+                     **{key: counts.get(key, 0) for key in COUNTERS})
 
 
 def stat_key(source: str, key: str) -> str:
@@ -34,7 +61,6 @@ class RunTracker:
 
     def __init__(self, crawler: Crawler, store: RunRecords, sources: list[str], started: datetime):
         self.crawler, self.store, self.sources, self.started_at = crawler, store, sources, started
-        self.lists_ok: dict[str, int] = {name: 0 for name in sources}
 
     @property
     def stats(self) -> StatsCollector:
@@ -47,7 +73,7 @@ class RunTracker:
         return int(self.stats.get_value(stat_key(source, key), 0))
 
     def list_ok(self, source: str) -> None:
-        self.lists_ok[source] = self.lists_ok.get(source, 0) + 1
+        self.count(source, LISTS_OK)
 
     def error(self, source: str, reason: str, url: str, message: str) -> None:
         self.count(source, "errors")
@@ -67,30 +93,17 @@ class RunTracker:
         for name in self.sources:
             self.store.record_run(RunStatus(source=name, started=self.started_at, outcome="running"))
 
-    def outcome(self, source: str, blocked: dict[str, str]) -> tuple[str, str]:
-        if source in blocked:
-            return "blocked", blocked[source]
-        if self.lists_ok.get(source, 0) == 0:
-            return "failed", "no list could be read"
-        return "ok", ""
-
     def finished(self, blocked: dict[str, str], reason: str) -> dict[str, RunStatus]:
         """Record every source's run status (while the store takes them); returns them (by source name)."""
         now = datetime.now(BEIJING)
         statuses = {}
         recording = True
+        if reason == STORE_UNAVAILABLE:
+            reason = f"{STORE_UNAVAILABLE}: {self.stats.get_value(FAILURE_STAT)}"
         for name in self.sources:
-            outcome, message = self.outcome(name, blocked)
-            if reason == STORE_UNAVAILABLE:
-                outcome, message = "failed", f"{STORE_UNAVAILABLE}: {self.stats.get_value(FAILURE_STAT)}"
-            elif reason != "finished" and outcome == "ok":
-                outcome, message = "failed", f"crawl ended early: {reason}"
             counts = {k.split("/", 2)[2]: int(v) for k, v in self.stats.get_stats().items()
                       if k.startswith(f"finews/{name}/")}
-            status = RunStatus(
-                source=name, started=self.started_at, finished=now, outcome=outcome,
-                message=message, last_success=now if outcome == "ok" else None,
-                counts=counts, **{key: counts.get(key, 0) for key in COUNTERS})
+            status = run_status(name, counts, self.started_at, now, blocked.get(name), reason)
             if recording:
                 try:
                     self.store.record_run(status)
@@ -99,8 +112,8 @@ class RunTracker:
                     logger.warning("run status not recorded: %s", exc)
             statuses[name] = status
             logger.info("source %s: %s — listed %d, new %d, unchanged %d, updated %d, dropped %d, errors %d%s",
-                        name, outcome, status.listed, status.new, status.unchanged, status.updated,
-                        status.dropped, status.errors, f" ({message})" if message else "")
+                        name, status.outcome, status.listed, status.new, status.unchanged, status.updated,
+                        status.dropped, status.errors, f" ({status.message})" if status.message else "")
         return statuses
 
 

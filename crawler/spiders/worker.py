@@ -60,9 +60,6 @@ class SharedRunTracker(RunTracker):
         super().count(source, key, n)
         self.counters.count(source, key, n)
 
-    def list_ok(self, source: str) -> None:
-        self.counters.count(source, "lists_ok")
-
     def started(self) -> None:
         """Cycles are opened by the scheduler."""
 
