@@ -81,7 +81,7 @@ SCHEDULER_LOCK = "scheduler"
 
 
 def crawl_command(config: Config, source: str | None = None) -> list[str]:
-    """The subprocess that runs a crawl without publishing (Scrapy's reactor cannot restart in-process)."""
+    """The subprocess that runs a one-shot crawl without publishing (the demo's: it shows the crawl's log)."""
     command = [sys.executable, "-m", "scheduler", "crawl", "--no-publish"]
     if source is not None:
         command += ["--source", source]
@@ -117,8 +117,8 @@ class FinewsScheduler:
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
         self.lost_lock = False
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.children_lock = threading.Lock()
+        self.stop_signal: int | None = None
+        self.engine: Any = None  # the crawl engine's supervisor, while running on a single machine
         self.publish_lock = threading.Lock()
         self.notifier: Any = None  # the WebSub notifier, while running with hubs
         self.scheduler = BackgroundScheduler(
@@ -183,51 +183,32 @@ class FinewsScheduler:
 
     @store_job
     def crawl_job(self, source: SourceConfig) -> None:
-        if self.stopping.is_set():
+        """One cycle of the source in the resident crawl engine, then publish what it changed."""
+        if self.stopping.is_set() or self.engine is None:
             return
         from crawler.exporter import observe_cycle
-        from crawler.metrics import child_exited, crawl_slot, slot_environment
+        from crawler.store import RunStatus
+        from crawler.supervisor import CycleFailed, CycleRefused
 
         started = time.monotonic()
         begun = datetime.now(BEIJING)
-        slot = crawl_slot(source.name)
-        # A session of its own: a Ctrl-C meant for the scheduler must not cut the crawl short.
-        proc = subprocess.Popen(crawl_command(self.config, source.name), start_new_session=True,
-                                env=slot_environment(slot))
-        with self.children_lock:
-            self.children[source.name] = proc
         try:
-            code = proc.wait(timeout=self.config.scheduler.crawl_timeout)
-            if code == EXIT_STORE_UNAVAILABLE:
-                problem = f"{STORE_UNAVAILABLE}: the crawl stopped because the store failed (see its log)"
-            else:
-                problem = None if code in (0, 1) else f"crawl process exited with code {code}"
-        except subprocess.TimeoutExpired:
-            stop_process(proc)
-            problem = f"crawl timed out after {self.config.scheduler.crawl_timeout:.0f}s and was stopped"
-        finally:
-            with self.children_lock:
-                self.children.pop(source.name, None)
-            child_exited(slot)
-        with self.store() as store:
-            status = store.runs().get(source.name)
-            if problem and (status is None or status.outcome == "running" or status.started < begun):
-                from crawler.store import RunStatus
-
-                status = RunStatus(source=source.name, started=begun, finished=datetime.now(BEIJING),
-                                   outcome="failed", message=problem)
-                store.record_run(status)
-        if status is not None and status.started >= begun:
-            observe_cycle(status, timed=True)
-        published = self.publish()
-        took = time.monotonic() - started
-        if status is None:
-            logger.error("crawl %s: no run status recorded (%.1fs)", source.name, took)
+            status = self.engine.run_cycle(source.name)
+        except CycleRefused as exc:
+            logger.warning("crawl %s skipped: %s", source.name, exc)
             return
+        except CycleFailed as exc:
+            status = RunStatus(source=source.name, started=begun, finished=datetime.now(BEIJING),
+                               outcome="failed", message=str(exc))
+            with self.store() as store:
+                store.record_run(status)
+        observe_cycle(status, timed=True)
+        store_failed = status.message.startswith(STORE_UNAVAILABLE)
+        published = "nothing (the store failed)" if store_failed else self.publish()
         log = logger.info if status.outcome == "ok" else logger.error
         log("crawl %s: %s in %.1fs — listed %d, new %d, updated %d, unchanged %d, dropped %d, errors %d; "
-            "published %s%s", source.name, status.outcome, took, status.listed, status.new, status.updated,
-            status.unchanged, status.dropped, status.errors, published,
+            "published %s%s", source.name, status.outcome, time.monotonic() - started, status.listed, status.new,
+            status.updated, status.unchanged, status.dropped, status.errors, published,
             f" ({status.message})" if status.message else "")
 
     @store_job
@@ -308,7 +289,8 @@ class FinewsScheduler:
     # -- lifecycle -----------------------------------------------------------------------
 
     def request_stop(self, signum: int, frame: Any) -> None:
-        logger.info("received %s: starting nothing new", signal.Signals(signum).name)
+        """The signal handler: it only sets the event (the main thread logs and stops)."""
+        self.stop_signal = signum
         self.stopping.set()
 
     def run(self) -> int:
@@ -324,6 +306,16 @@ class FinewsScheduler:
             self.notifier = Notifier(self.config)
         now = datetime.now(BEIJING)
         distributed = self.config.crawl.distributed
+        if not distributed:
+            from crawler.supervisor import EngineSupervisor, engine_command
+
+            crawl = self.config.crawl
+            # A timed-out cycle's crawler closes once its requests in flight end: each may still
+            # wait for its retries (Retry-After at most retry_after_max) and download each of them.
+            in_flight = (crawl.retry_times + 1) * crawl.download_timeout + crawl.retry_times * crawl.retry_after_max
+            self.engine = EngineSupervisor(engine_command(str(self.config.path) if self.config.path else None),
+                                           cycle_deadline=self.config.scheduler.crawl_timeout + in_flight)
+            self.engine.start()
         for source in self.config.sources:
             if source.enabled:
                 self.scheduler.add_job(self.enqueue_job if distributed else self.crawl_job, self.trigger(source),
@@ -343,29 +335,21 @@ class FinewsScheduler:
         logger.info("scheduler running%s: %d sources, times in Asia/Shanghai; SIGTERM or Ctrl-C to stop",
                     " (distributed: workers crawl)" if distributed else "",
                     sum(1 for s in self.config.sources if s.enabled))
-        self.stopping.wait()
+        while not self.stopping.wait(1.0):
+            pass
+        if self.stop_signal is not None:
+            logger.info("received %s: starting nothing new", signal.Signals(self.stop_signal).name)
         self.shutdown()
         return 1 if self.lost_lock else 0
 
     def shutdown(self) -> None:
         """Start nothing new, give running crawls the grace period, then stop them; release the lock."""
         self.scheduler.pause()
-        deadline = time.monotonic() + self.config.scheduler.shutdown_grace
-        while time.monotonic() < deadline:
-            with self.children_lock:
-                running = list(self.children.values())
-            if not running:
-                break
-            try:
-                running[0].wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                continue
-        with self.children_lock:
-            late = list(self.children.values())
-        for proc in late:
-            logger.warning("stopping a crawl still running after the %.0fs grace period",
-                           self.config.scheduler.shutdown_grace)
-            stop_process(proc)
+        if self.engine is not None:
+            grace = self.config.scheduler.shutdown_grace
+            if not self.engine.idle(grace):
+                logger.warning("stopping the crawls still running after the %.0fs grace period", grace)
+            self.engine.stop()
         self.scheduler.shutdown(wait=True)
         if self.notifier is not None:
             from feeds.websub import EXIT_WAIT
@@ -378,18 +362,6 @@ class FinewsScheduler:
             except StoreUnavailable as exc:
                 logger.warning("the scheduler lock was not released (its lease runs out): %s", exc)
         logger.info("scheduler stopped")
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """SIGTERM (Scrapy closes the spider cleanly), then SIGKILL after `grace` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:

@@ -1,25 +1,25 @@
 """Crawl metrics for Prometheus, counted by an extension in whichever process runs the crawler.
 
-`finews run` serves /metrics from the scheduler but crawls in other processes: today a child per
-crawl, with issue 14 one resident engine child. Feeding the endpoint from the run records would
+`finews run` serves /metrics from the scheduler but crawls in another process, its resident crawl
+engine (crawler/engine.py). Feeding the endpoint from the run records would
 show a cycle's counts only once it has ended (nothing while a crawl hangs), so the counts use
 prometheus-client's multiprocess mode instead. `finews run` and `finews worker` create a private
 folder, export it as PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported, and
-remove it when they stop (nothing of an earlier run leaks in). Each crawling process (a crawl
-child, a resident engine, the worker itself) copies the run tracker's per-source stats into
+remove it when they stop (nothing of an earlier run leaks in). Each crawling process (the
+engine, a one-shot crawl, the worker itself) copies the run tracker's per-source stats into
 memory-mapped files there once a second (hooking every count would cost the crawl tens of
 microseconds per item), and the serving process sums the files at scrape time
 (`MultiProcessCollector`). A killed child keeps what it had counted: counters never go backwards.
 
-A child's files are named by its *slot* (FINEWS_METRICS_SLOT), not its pid: one slot per source
-for today's crawl children (crawls of one source never overlap), one for a resident engine (only
-restarted once the previous one is gone). A process per crawl thus leaves no file per crawl: the
-folder holds one set of files per slot however long finews runs. The one gauge children write is
-live (`livesum`); `child_exited` (`mark_process_dead`) drops an exited child's share of it.
+A child's files are named by its *slot* (FINEWS_METRICS_SLOT), not its pid: the engine has one
+slot (a new engine starts only once the previous one is gone), so restarts leave no file per
+engine: the folder holds one set of files however long finews runs. The one gauge children write
+is live (`livesum`, crawlers running now); `child_exited` (`mark_process_dead`) drops an exited
+child's share of it.
 
 What a whole cycle came to (outcome, duration) is counted by the scheduler from the run status it
-reads anyway (`crawler.exporter.observe_cycle`): a crawl stopped at its timeout cannot report
-its own end.
+gets anyway (`crawler.exporter.observe_cycle`): a cycle failed because its engine died cannot
+report its own end.
 """
 
 from __future__ import annotations
@@ -54,15 +54,14 @@ DROPPED = Counter("finews_dropped_total", "Entries and articles dropped as unusa
 ERRORS = Counter("finews_errors_total", "Failed requests and pipeline errors, by reason.", ["source", "reason"])
 BLOCKED = Counter("finews_blocked_total", "Cycles in which the source blocked us (it was then left alone).",
                   ["source"])
-CRAWL_PROCESSES = Gauge("finews_crawl_processes", "Processes running a crawler now.",
+CRAWL_PROCESSES = Gauge("finews_crawl_processes", "Crawlers running now (one per cycle under way).",
                         multiprocess_mode="livesum")
 
 OUTCOMES = frozenset(("new", "updated", "unchanged"))
 
 
-def crawl_slot(source: str) -> str:
-    """The slot of the crawl child of one source (hex: file names must not contain `_`)."""
-    return "crawl-" + source.encode("utf-8").hex()
+ENGINE_SLOT = "engine"
+"""The slot of the resident crawl engine (file names must not contain `_`)."""
 
 
 def slot_environment(slot: str) -> dict[str, str]:

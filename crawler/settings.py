@@ -24,6 +24,8 @@ DEFAULT_REQUEST_HEADERS = {
 ROBOTSTXT_OBEY = True
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy's remote-control HTTP server: one more listening port per crawl, and nothing here uses it.
+REMOTE_CONTROL_ENABLED = False
 
 CONCURRENT_REQUESTS = 16
 # The pipelines are synchronous, so processing a callback's items concurrently gains nothing,

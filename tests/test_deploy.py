@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import inspect
 import json
 import os
 import pwd
@@ -30,7 +29,7 @@ import yaml
 from crawler.config import (DEFAULT_CONFIG_NAME, Config, default_config_text, load_config, parse_config,
                             parse_duration)
 from crawler.text.times import BEIJING
-from scheduler import stop_process
+from crawler.supervisor import STOP_GRACE
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_CONFIG = ROOT / "deploy" / "finews.toml"
@@ -94,7 +93,7 @@ def test_scheduler_and_worker_run_finews_on_the_redis_store_once_redis_is_health
 
 
 def test_the_scheduler_is_given_longer_to_stop_than_its_shutdown_grace_and_a_late_crawl(compose):
-    late_crawl = inspect.signature(stop_process).parameters["grace"].default
+    late_crawl = 2 * STOP_GRACE  # the engine's input closed, then SIGTERM, each with its grace, then SIGKILL
     shutdown_grace = load_config(STACK_CONFIG, environ={}).scheduler.shutdown_grace
     stop_grace = parse_duration(compose["services"]["scheduler"]["stop_grace_period"])
     assert stop_grace > shutdown_grace + late_crawl

@@ -264,7 +264,7 @@ def test_a_busy_metrics_port_stops_finews_run_with_a_message(tmp_path):
 
 
 def test_a_crawl_child_writes_its_slots_files_and_a_scrape_skips_a_file_still_being_created(tmp_path):
-    child = ("from crawler.metrics import ENTRIES_LISTED, crawl_slot\n"
+    child = ("from crawler.metrics import ENTRIES_LISTED\n"
              "ENTRIES_LISTED.labels('choice-media').inc(3)\n")
     env = {**finews_env(), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "FINEWS_METRICS_SLOT": "crawl-6d"}
     for _ in range(2):  # a second crawl of the source reuses the slot's file and counts on
