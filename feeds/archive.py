@@ -15,7 +15,12 @@ same bytes, which are then not written at all.
 
 The archives keep what was pruned: a month is rebuilt from its own Atom document (every entry
 it held) with the changed entries replaced or added, never from the store alone, so an entry
-the store has pruned stays in its month for good. Housekeeping prunes only articles whose last
+the store has pruned stays in its month for good. The rebuild splices bytes: the month's
+unchanged `<entry>` blocks and JSON Feed items (one per line in an archive's JSON document) are
+kept as they are and only the changed entries are serialized (once per publish, for every feed
+they are in), around a head built by feedgen; the result is byte for byte what building every
+entry would give. A document not in that layout (an older JSON one, a hand-edited one) is read
+entry by entry with lxml instead. Housekeeping prunes only articles whose last
 change the archives have recorded (`settled`), so no change is lost to a prune either.
 Reading an entry back from the Atom document is exact but for two cases that change no text:
 an article whose HTML is exactly its escaped summary reads back as one without HTML, and a
@@ -28,7 +33,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -39,7 +44,8 @@ from crawler.config import SiteConfig
 from crawler.store import ALL, Article, Store
 from crawler.text.times import BEIJING
 
-from .build import ATOM_NS, MEDIA_TYPES, Entry, FeedSpec, build_atom, build_json_feed, prepare, spec_for, xml_text
+from .build import (ATOM_NS, MEDIA_TYPES, Entry, FeedSpec, build_atom, entry_id, json_bytes, json_document, json_item,
+                    prepare, spec_for, xml_text)
 from .paths import inside
 
 logger = logging.getLogger(__name__)
@@ -52,6 +58,11 @@ MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 BATCH = 500
 """Articles read from the store per call."""
 A = f"{{{ATOM_NS}}}"
+ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE = b"  <entry>\n", b"  </entry>\n", b"</feed>\n"
+"""How feedgen's pretty Atom lays out a document's entries (`<` in any text is escaped, so these only mark elements)."""
+ITEMS = b'"items":['
+"""Where a JSON Feed document's items start (a raw quote never occurs inside a JSON string, so only the key matches)."""
+CATEGORY_RE = re.compile(rb'<category term="([^"]*)"')
 
 
 def month_of(entry: Entry) -> str:
@@ -67,10 +78,16 @@ class ArchiveSpec(FeedSpec):
     prepared: tuple[Entry, ...] = ()
     prev: str | None = None
     next: str | None = None
+    last_updated: datetime | None = None
+    """The newest `updated` of the month's entries, when they are not all in `prepared`."""
 
     @property
     def items(self) -> list[Entry]:  # type: ignore[override]
         return list(self.prepared)
+
+    @property
+    def updated(self) -> datetime:
+        return self.last_updated or super().updated
 
     @property
     def title(self) -> str:
@@ -193,6 +210,114 @@ def changed_articles(store: Store, after: int) -> tuple[list[Article], int]:
     return list(found.values()), mark
 
 
+@dataclass(frozen=True)
+class Held:
+    """One entry of a month document as bytes: what rewriting the month keeps of it unless it changed."""
+
+    id: str
+    published: datetime
+    updated: datetime
+    atom: bytes
+    """Its `<entry>` block, as the document holds it."""
+    json: bytes
+    """Its JSON Feed item, one line."""
+
+    def categories(self) -> set[str]:
+        """The category slugs of the entry (`<category term>`)."""
+        return {term.decode("utf-8") for term in CATEGORY_RE.findall(self.atom)}
+
+
+def _between(data: bytes, start_tag: bytes, end_tag: bytes, start: int, end: int, *, last: bool = False) -> str:
+    """The text of the first (or last) `start_tag…end_tag` element within data[start:end]."""
+    begin = (data.rfind if last else data.find)(start_tag, start, end)
+    stop = data.find(end_tag, begin, end)
+    if begin < 0 or stop < 0:
+        raise ValueError(f"no {start_tag!r} element")
+    return data[begin + len(start_tag):stop].decode("utf-8")
+
+
+def _atom_blocks(data: bytes) -> list[tuple[str, datetime, datetime, bytes]] | None:
+    """(id, published, updated, block) of every entry of a document laid out as feedgen writes it; None otherwise."""
+    pos, end = data.find(ENTRY_OPEN), len(data) - len(FEED_CLOSE)
+    if pos < 0 or not data.endswith(FEED_CLOSE):
+        return None
+    blocks = []
+    try:
+        while pos < end:
+            close = data.find(ENTRY_CLOSE, pos, end)
+            if not data.startswith(ENTRY_OPEN, pos) or close < 0:
+                return None
+            stop = close + len(ENTRY_CLOSE)
+            blocks.append((_between(data, b"<id>", b"</id>", pos, stop),
+                           datetime.fromisoformat(_between(data, b"<published>", b"</published>", pos, stop, last=True)),
+                           datetime.fromisoformat(_between(data, b"<updated>", b"</updated>", pos, stop)),
+                           data[pos:stop]))
+            pos = stop
+    except ValueError:
+        return None
+    return blocks
+
+
+def _json_lines(data: bytes) -> dict[str, bytes]:
+    """The items of a JSON Feed document laid out one per line, by id ({} for any other layout).
+
+    A raw newline is never inside a JSON string, so each line is a whole item.
+    """
+    lines = data.split(b"\n")
+    if len(lines) < 4 or not lines[0].endswith(ITEMS) or lines[-1] or not lines[-2].startswith(b"]"):
+        return {}
+    found = {}
+    for line in lines[1:-2]:
+        start = line.find(b'"id":"') + len(b'"id":"')
+        found[line[start:line.find(b'"', start)].decode("utf-8")] = line.removesuffix(b",")
+    return found
+
+
+def serialize(site: SiteConfig, entries: Iterable[Entry]) -> dict[str, Held]:
+    """The Atom block and JSON Feed line of each entry, by id (one feedgen document for them all)."""
+    prepared = tuple(entries)
+    if not prepared:
+        return {}
+    blocks = _atom_blocks(build_atom(ArchiveSpec(ALL, ALL, [], site, prepared=prepared)))
+    if blocks is None:
+        raise RuntimeError("feedgen no longer lays out Atom entries as feeds/archive.py reads them")
+    by_id = {entry.id: entry for entry in prepared}
+    return {id: Held(id, published, updated, block, json_bytes(json_item(by_id[id])))
+            for id, published, updated, block in blocks}
+
+
+def read_month(site: SiteConfig, folder: Path, month: str) -> dict[str, Held]:
+    """The entries a feed's published month holds, by id; empty when there is none.
+
+    Read as bytes when the documents have the layout finews writes, else entry by entry
+    (`read_entries`) and serialized again.
+    """
+    path = inside(folder, ARCHIVE_DIR, f"{month}.atom")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    blocks = _atom_blocks(data)
+    try:
+        lines = _json_lines(inside(folder, ARCHIVE_DIR, f"{month}.json").read_bytes()) if blocks else {}
+    except FileNotFoundError:
+        lines = {}
+    if blocks is None or any(id not in lines for id, *_ in blocks):
+        return serialize(site, read_entries(path, xml_text(site.title)).values())
+    return {id: Held(id, published, updated, block, lines[id]) for id, published, updated, block in blocks}
+
+
+def month_documents(spec: ArchiveSpec, entries: Iterable[Held]) -> tuple[bytes, bytes]:
+    """A month's Atom and JSON Feed documents holding these entries, newest first by published (ties: larger id first)."""
+    ordered = sorted(entries, key=lambda held: (held.published, held.id), reverse=True)
+    head = replace(spec, prepared=(), last_updated=max(held.updated for held in ordered))
+    shell = build_atom(head)
+    atom = b"".join([shell.removesuffix(FEED_CLOSE), *(held.atom for held in ordered), FEED_CLOSE])
+    before, _, after = json_bytes(json_document(head, [])).partition(ITEMS + b"]")
+    items = b",\n".join(held.json for held in ordered)
+    return atom, b"".join([before, ITEMS, b"\n", items, b"\n]", after, b"\n"])
+
+
 def plan(store: Store, site: SiteConfig, folders: dict[str, Path], names: dict[str, str], *,
          full: bool) -> ArchivePlan:
     """The archive documents to write for the changes since the recorded mark (every month when `full`).
@@ -200,30 +325,31 @@ def plan(store: Store, site: SiteConfig, folders: dict[str, Path], names: dict[s
     `folders` maps every feed slug that may be published to its folder (unsafe slugs left out).
     """
     output = site.output_dir
-    site_author = xml_text(site.title)
     recorded = None if full else read_mark(output)
     articles, mark = changed_articles(store, recorded or 0)
     if recorded is None:
         seen = {article.article_id for article in articles}
         articles += [a for a in all_articles(store) if a.article_id not in seen]
 
-    published: dict[tuple[str, str], dict[str, Entry]] = {}
+    published: dict[tuple[str, str], dict[str, Held]] = {}
 
-    def held(slug: str, month: str) -> dict[str, Entry]:
-        """The entries the published document of a month holds (read once)."""
+    def held(slug: str, month: str) -> dict[str, Held]:
+        """The entries the published documents of a month hold (read once)."""
         if (slug, month) not in published:
-            published[slug, month] = read_entries(inside(folders[slug], ARCHIVE_DIR, f"{month}.atom"), site_author)
+            published[slug, month] = read_month(site, folders[slug], month)
         return published[slug, month]
 
-    updates: dict[str, dict[str, dict[str, Entry]]] = {}
+    entries = {}
+    updates: dict[str, dict[str, set[str]]] = {}
     for article in articles:
-        entry = prepare(article)
+        entry = entries[entry_id(article.article_id)] = prepare(article)
         month = month_of(entry)
         before = held(ALL, month).get(entry.id) if ALL in folders else None
         # the categories it was in too: a category that pruned it still shows its latest version
-        for slug in {ALL, *article.categories, *(slug for slug, _ in (before.categories if before else ()))}:
+        for slug in {ALL, *article.categories, *(before.categories() if before else ())}:
             if slug in folders:
-                updates.setdefault(slug, {}).setdefault(month, {})[entry.id] = entry
+                updates.setdefault(slug, {}).setdefault(month, set()).add(entry.id)
+    fresh = serialize(site, entries.values())
 
     result = ArchivePlan(mark=mark)
     for slug, changed in sorted(updates.items()):
@@ -235,23 +361,22 @@ def plan(store: Store, site: SiteConfig, folders: dict[str, Path], names: dict[s
             index = chain.index(month)
             rewrite.update(chain[max(index - 1, 0):index + 2])
         for month in sorted(rewrite):
-            entries = dict(held(slug, month)) if month in existing else {}
-            entries.update(changed.get(month, {}))
+            kept = dict(held(slug, month)) if month in existing else {}
+            kept.update((id, fresh[id]) for id in changed.get(month, ()))
             index = chain.index(month)
-            spec = archive_spec(site, slug, names.get(slug), month, entries.values(),
-                                prev=chain[index - 1] if index else None,
+            spec = archive_spec(site, slug, names.get(slug), month, prev=chain[index - 1] if index else None,
                                 next=chain[index + 1] if index + 1 < len(chain) else None)
-            result.files[inside(folder, ARCHIVE_DIR, f"{month}.atom")] = build_atom(spec)
-            result.files[inside(folder, ARCHIVE_DIR, f"{month}.json")] = build_json_feed(spec)
+            atom, json_feed = month_documents(spec, kept.values())
+            result.files[inside(folder, ARCHIVE_DIR, f"{month}.atom")] = atom
+            result.files[inside(folder, ARCHIVE_DIR, f"{month}.json")] = json_feed
         result.newest[slug] = chain[-1]
     if mark != (recorded or 0) or recorded is None and result.files:
         result.files[output / STATE_FILE] = mark_bytes(mark)
     return result
 
 
-def archive_spec(site: SiteConfig, slug: str, name: str | None, month: str, entries: Iterable[Entry], *,
+def archive_spec(site: SiteConfig, slug: str, name: str | None, month: str, *,
                  prev: str | None, next: str | None) -> ArchiveSpec:
-    """A month's document: its entries newest first by published (ties: larger id first)."""
+    """A month's document, its entries to be given to `month_documents`."""
     base = spec_for(site, slug, name, [])
-    ordered = tuple(sorted(entries, key=lambda e: (e.published, e.id), reverse=True))
-    return ArchiveSpec(base.slug, base.name, [], site, month=month, prepared=ordered, prev=prev, next=next)
+    return ArchiveSpec(base.slug, base.name, [], site, month=month, prev=prev, next=next)

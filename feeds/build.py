@@ -287,26 +287,38 @@ def build_atom(spec: FeedSpec) -> bytes:
     return _atom(_generator(spec), spec)
 
 
+def json_item(item: Entry) -> dict[str, object]:
+    """An entry as a JSON Feed 1.1 item."""
+    record: dict[str, object] = {
+        "id": item.id,
+        "url": item.link,
+        "title": item.title,
+        "summary": item.summary,
+        "date_published": format_rfc3339(item.published),
+        "date_modified": format_rfc3339(item.updated),
+        "tags": [name for _, name in item.categories],
+    }
+    if item.html:
+        record["content_html"] = item.html
+    else:
+        record["content_text"] = item.summary
+    if item.author:
+        record["authors"] = [{"name": item.author}]
+    return record
+
+
+def json_bytes(value: object) -> bytes:
+    """JSON keys sorted and compact (the C encoder) for stable bytes, UTF-8, no newline in it."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
 def build_json_feed(spec: FeedSpec) -> bytes:
-    """JSON Feed 1.1, keys sorted and compact (the C encoder) for stable bytes, UTF-8."""
-    items = []
-    for item in spec.items:
-        record: dict[str, object] = {
-            "id": item.id,
-            "url": item.link,
-            "title": item.title,
-            "summary": item.summary,
-            "date_published": format_rfc3339(item.published),
-            "date_modified": format_rfc3339(item.updated),
-            "tags": [name for _, name in item.categories],
-        }
-        if item.html:
-            record["content_html"] = item.html
-        else:
-            record["content_text"] = item.summary
-        if item.author:
-            record["authors"] = [{"name": item.author}]
-        items.append(record)
+    """JSON Feed 1.1, keys sorted and compact for stable bytes, UTF-8."""
+    return json_bytes(json_document(spec, [json_item(item) for item in spec.items])) + b"\n"
+
+
+def json_document(spec: FeedSpec, items: list[object]) -> dict[str, object]:
+    """The JSON Feed document of a spec holding these items."""
     feed = {
         "version": JSON_FEED_VERSION,
         "title": spec.title,
@@ -321,7 +333,7 @@ def build_json_feed(spec: FeedSpec) -> bytes:
         feed["next_url"] = spec.next_url
     if spec.hubs:
         feed["hubs"] = [{"type": "WebSub", "url": uri(hub)} for hub in spec.hubs]
-    return (json.dumps(feed, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
+    return feed
 
 
 def build_all(spec: FeedSpec) -> dict[str, bytes]:

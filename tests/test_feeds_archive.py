@@ -12,8 +12,8 @@ from lxml import etree
 from crawler.config import Config, parse_config
 from crawler.store import ALL, Article, Store, open_store
 from crawler.text.times import BEIJING
-from feeds.archive import STATE_FILE, read_entries
-from feeds.build import FH_NS, entry_id, prepare
+from feeds.archive import STATE_FILE, ArchiveSpec, read_entries
+from feeds.build import FH_NS, build_atom, build_json_feed, entry_id, prepare, spec_for
 from feeds.publish import publish
 
 from feedcheck import ATOM_NS, check_atom, check_json_feed, check_rss
@@ -152,6 +152,46 @@ def test_an_edited_entry_rewrites_only_its_month_in_all_and_its_categories(publi
     entry = [e for e in check_atom(archive(public, "quanshangzhongguo", "2022-02")).entries if e.id == ids(4)[0]][0]
     assert entry.title == "改过的标题" and entry.updated == "2022-03-21T12:00:00+08:00"
     assert entry.published == "2022-02-01T00:00:00+08:00"
+
+
+def whole_month(config: Config, store: Store, slug: str, month: str, **links: str | None) -> ArchiveSpec:
+    """A month's document spec holding every entry the store has for it (built whole, not spliced)."""
+    entries = [prepare(a) for a in store.latest(slug, 100) if f"{a.published:%Y-%m}" == month]
+    base = spec_for(config.site, slug, store_names(store).get(slug), [])
+    return ArchiveSpec(base.slug, base.name, [], config.site, month=month, prepared=tuple(entries), **links)
+
+
+def store_names(store: Store) -> dict[str, str]:
+    return {summary.slug: summary.name for summary in store.categories()}
+
+
+def test_a_month_rewritten_around_its_kept_entries_is_byte_for_byte_the_month_built_whole(published):
+    config, store = published
+    public = config.site.output_dir
+    store.upsert(article(5, TIMES[5], {**EMNEWS, **QSZG}, title="改过的五", content_hash="changed"),
+                 CRAWL + timedelta(days=1))
+    store.upsert(article(11, at(2, 20), EMNEWS), CRAWL)
+    publish(config, store)
+    url = f"{BASE}all/archive/"
+    spec = whole_month(config, store, ALL, "2022-02", prev="2022-01", next="2022-03")
+    assert [e.id for e in spec.prepared] == ids(6, 11, 5, 4) and spec.prepared[2].title == "改过的五"
+    assert archive(public, ALL, "2022-02") == build_atom(spec)
+    assert json.loads(archive(public, ALL, "2022-02", "json")) == json.loads(build_json_feed(spec))
+    assert links(archive(public, ALL, "2022-02"))["prev-archive"] == f"{url}2022-01.atom"
+
+
+def test_a_month_written_in_another_layout_is_read_entry_by_entry_and_keeps_its_pruned_entries(published):
+    config, store = published
+    public = config.site.output_dir
+    spec = whole_month(config, store, ALL, "2022-01", next="2022-02")
+    (public / ALL / "archive" / "2022-01.json").write_bytes(build_json_feed(spec))  # compact: one line
+    assert store.prune(ALL, 7, settled=json.loads((public / STATE_FILE).read_text())["change"]) == 2
+    store.upsert(article(3, TIMES[3], EMNEWS, title="改过的三", content_hash="changed"), CRAWL + timedelta(days=1))
+    publish(config, store)
+    document = archive(public, ALL, "2022-01", "json")
+    assert [item["id"] for item in check_json_feed(document)["items"]] == ids(3, 2, 1)
+    assert json.loads(document)["items"][0]["title"] == "改过的三" and document.count(b"\n") == 5
+    assert entry_ids(archive(public, ALL, "2022-01")) == ids(3, 2, 1)
 
 
 def test_the_first_entry_of_a_new_month_adds_a_document_and_the_next_archive_link_of_the_month_before(published):
