@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html import escape
@@ -318,12 +318,20 @@ def month_documents(spec: ArchiveSpec, entries: Iterable[Held]) -> tuple[bytes, 
     return atom, b"".join([before, ITEMS, b"\n", items, b"\n]", after, b"\n"])
 
 
-def plan(store: Store, site: SiteConfig, folders: dict[str, Path], names: dict[str, str], *,
+def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None], names: dict[str, str], *,
          full: bool) -> ArchivePlan:
     """The archive documents to write for the changes since the recorded mark (every month when `full`).
 
-    `folders` maps every feed slug that may be published to its folder (unsafe slugs left out).
+    `folder_of` gives the folder of a feed slug that may be published, None for any other (asked
+    once per slug, only for the feeds of the changed articles).
     """
+    checked: dict[str, Path | None] = {}
+
+    def folder(slug: str) -> Path | None:
+        if slug not in checked:
+            checked[slug] = folder_of(slug)
+        return checked[slug]
+
     output = site.output_dir
     recorded = None if full else read_mark(output)
     articles, mark = changed_articles(store, recorded or 0)
@@ -336,7 +344,7 @@ def plan(store: Store, site: SiteConfig, folders: dict[str, Path], names: dict[s
     def held(slug: str, month: str) -> dict[str, Held]:
         """The entries the published documents of a month hold (read once)."""
         if (slug, month) not in published:
-            published[slug, month] = read_month(site, folders[slug], month)
+            published[slug, month] = read_month(site, folder(slug), month)
         return published[slug, month]
 
     entries = {}
@@ -344,17 +352,16 @@ def plan(store: Store, site: SiteConfig, folders: dict[str, Path], names: dict[s
     for article in articles:
         entry = entries[entry_id(article.article_id)] = prepare(article)
         month = month_of(entry)
-        before = held(ALL, month).get(entry.id) if ALL in folders else None
+        before = held(ALL, month).get(entry.id) if folder(ALL) else None
         # the categories it was in too: a category that pruned it still shows its latest version
         for slug in {ALL, *article.categories, *(before.categories() if before else ())}:
-            if slug in folders:
+            if folder(slug):
                 updates.setdefault(slug, {}).setdefault(month, set()).add(entry.id)
     fresh = serialize(site, entries.values())
 
     result = ArchivePlan(mark=mark)
     for slug, changed in sorted(updates.items()):
-        folder = folders[slug]
-        existing = months(folder)
+        existing = months(folder(slug))
         chain = sorted(set(existing) | set(changed))
         rewrite = set(changed)
         for month in set(chain) - set(existing):  # a new month: its neighbours' links change
@@ -367,8 +374,8 @@ def plan(store: Store, site: SiteConfig, folders: dict[str, Path], names: dict[s
             spec = archive_spec(site, slug, names.get(slug), month, prev=chain[index - 1] if index else None,
                                 next=chain[index + 1] if index + 1 < len(chain) else None)
             atom, json_feed = month_documents(spec, kept.values())
-            result.files[inside(folder, ARCHIVE_DIR, f"{month}.atom")] = atom
-            result.files[inside(folder, ARCHIVE_DIR, f"{month}.json")] = json_feed
+            result.files[inside(folder(slug), ARCHIVE_DIR, f"{month}.atom")] = atom
+            result.files[inside(folder(slug), ARCHIVE_DIR, f"{month}.json")] = json_feed
         result.newest[slug] = chain[-1]
     if mark != (recorded or 0) or recorded is None and result.files:
         result.files[output / STATE_FILE] = mark_bytes(mark)

@@ -41,7 +41,8 @@ def web_url(value: str | None) -> bool:
 
 environment = Environment(loader=PackageLoader("feeds", "templates"),
                           autoescape=select_autoescape(["html", "xml", "j2"], default=True),
-                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                          auto_reload=False)  # the templates ship with the code: no stat of each one per page
 environment.filters["clean"] = xml_text
 environment.filters["beijing"] = beijing_minute
 environment.filters["web_url"] = web_url

@@ -66,23 +66,29 @@ def _temporary(path: Path) -> IO[bytes]:
     return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX, delete=False)
 
 
-def remove_stale_temporaries(folders: Iterable[Path], before: float) -> list[Path]:
-    """Remove finews's own temporary files (`TEMP_RE`) last changed before `before` under these folders.
+def remove_stale_temporaries(folders: Iterable[Path], before: float, *, recursive: bool) -> list[Path]:
+    """Remove finews's own temporary files (`TEMP_RE`) last changed before `before` in these folders
+    (and every folder below them when `recursive`).
 
     A killed publish or crawl leaves them; a running one's newer files are left alone. Symlinks
-    are neither followed nor removed.
+    are neither followed nor removed; a folder that does not exist is skipped.
     """
     removed = []
-    for folder in folders:
-        for parent, _, names in os.walk(folder):
-            for name in names:
-                path = Path(parent, name)
-                if not TEMP_RE.fullmatch(name) or path.is_symlink():
-                    continue
+    pending = list(folders)
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as found:
+                entries = list(found)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if recursive and entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+            elif TEMP_RE.fullmatch(entry.name) and not entry.is_symlink():
                 try:
-                    if path.stat().st_mtime < before:
-                        path.unlink()
-                        removed.append(path)
+                    if entry.stat(follow_symlinks=False).st_mtime < before:
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
                 except FileNotFoundError:
                     continue
     return removed
@@ -188,6 +194,25 @@ def _failed(report: PublishReport, slug: str, exc: BaseException) -> None:
     report.failed[slug] = reason
 
 
+def _sweep(config: Config, folders: Iterable[Path], before: float, *, full: bool) -> list[Path]:
+    """Remove the temporary files killed runs left: in the whole output folder when `full`, else in the
+    folders this publish writes (a killed publish left its categories dirty, so the next one writes
+    them again); and in the Jekyll posts folder, which the crawl writes.
+    """
+    output = config.site.output_dir
+    posts = [config.jekyll.posts_dir] if config.jekyll else []
+    if full:
+        removed = remove_stale_temporaries([output, *posts], before, recursive=True)
+    else:
+        feeds = list(folders)
+        removed = remove_stale_temporaries(
+            [output, output / STOCKS, output / TOPICS, *feeds, *(feed / archive.ARCHIVE_DIR for feed in feeds), *posts],
+            before, recursive=False)
+    if removed:
+        logger.info("removed %d temporary files left by killed runs", len(removed))
+    return removed
+
+
 ARCHIVES = "archive"
 """What a failure of the archives is reported as (a reserved name: never a category's slug)."""
 
@@ -199,10 +224,16 @@ def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySu
     (None, {}) when building failed (logged and reported).
     """
     output = config.site.output_dir
-    safe = [summary for summary in summaries if is_safe(output, summary.slug)]
-    feeds = {summary.slug: output / summary.slug for summary in safe} | {ALL: output / ALL}
+    names = {summary.slug: summary.name for summary in summaries}
+
+    def folder_of(slug: str) -> Path | None:
+        try:
+            return category_dir(output, slug) if slug == ALL or slug in names else None
+        except UnsafeSlugError:
+            return None
+
     try:
-        plan = archive.plan(store, config.site, feeds, {summary.slug: summary.name for summary in safe}, full=full)
+        plan = archive.plan(store, config.site, folder_of, names, full=full)
     except Exception as exc:
         _archives_failed(report, exc)
         return None, {}
@@ -259,7 +290,10 @@ def _names(slug: str) -> list[str]:
 
 
 def category_dir(output: Path, slug: str) -> Path:
-    """The folder of a feed (`emnews`, `stocks/sh600160`); raises UnsafeSlugError for a key that could leave `output`."""
+    """The folder of a feed (`emnews`, `stocks/sh600160`); raises UnsafeSlugError for a key that could leave `output`.
+
+    The files written in it are plain names (`paths.inside` checks each with one `lstat`).
+    """
     try:
         return inside(output, *_names(slug))
     except UnsafeSlugError:
@@ -268,31 +302,14 @@ def category_dir(output: Path, slug: str) -> Path:
         raise UnsafeSlugError(f"refusing to publish category {slug!r}: {exc}") from None
 
 
-def is_safe(output: Path, slug: str) -> bool:
-    """Whether `category_dir` accepts the slug (the index and OPML list only such categories)."""
+def is_safe(slug: str) -> bool:
+    """Whether a feed key is made of safe names (the index and OPML list only such feeds; a folder
+    that is a symlink is refused when its feed is written, and then not listed either)."""
     try:
-        category_dir(output, slug)
+        _names(slug)
     except UnsafeSlugError:
         return False
     return True
-
-
-def listable_stocks(output: Path, summaries: Iterable[CategorySummary]) -> list[CategorySummary]:
-    """The security feeds `category_dir` accepts, with the `stocks` folder resolved once, not once per security."""
-    try:
-        inside(output, STOCKS)
-    except UnsafePathError:
-        return []
-    listed = []
-    for summary in summaries:
-        if group_of(summary.slug) == STOCKS:
-            try:
-                names = _names(summary.slug)
-            except UnsafeSlugError:
-                continue
-            if not output.joinpath(*names).is_symlink():
-                listed.append(summary)
-    return listed
 
 
 class _Feeds:
@@ -326,7 +343,7 @@ class _Feeds:
 def publish(config: Config, store: Store, *, full: bool = False) -> PublishReport:
     """Rebuild the feeds changed since the last publish (every one when `full`), each with its page.
 
-    First the temporary files killed runs left are removed. With `site.archives`, the archive
+    First the temporary files killed runs left are removed (see `_sweep`). With `site.archives`, the archive
     documents of the months that changed are built and staged first and renamed into place just
     before the feeds that link them (see feeds/archive.py; the first publish with archives
     rebuilds every feed, so that each links its archives); archives that cannot be written are
@@ -344,10 +361,6 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     site = config.site
     output = site.output_dir
     report = PublishReport()
-    report.stale_removed = remove_stale_temporaries(
-        [output, *([config.jekyll.posts_dir] if config.jekyll else [])], started)
-    if report.stale_removed:
-        logger.info("removed %d temporary files left by killed runs", len(report.stale_removed))
     full = full or site.archives and archive.read_mark(output) is None
     refiled = topics.refile(config, store)
     snapshot = store.dirty_categories()
@@ -362,9 +375,11 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
         except UnsafeSlugError as exc:
             logger.error("%s", exc)
             report.refused.append(slug)
+    report.stale_removed = _sweep(config, folders.values(), started, full=full)
 
-    securities = stocks.listings(summary for summary in listable_stocks(output, summaries)
-                                 if _listable(output, summary, report)) if site.stock_feeds else []
+    securities = stocks.listings(summary for summary in summaries if group_of(summary.slug) == STOCKS
+                                 and is_safe(summary.slug) and _listable(output, summary, report)) \
+        if site.stock_feeds else []
 
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="finews-write") as writers:
         stagings: dict[str, dict[Path, Future[Path | None]]] = {}
@@ -407,7 +422,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     latest = store.latest(ALL, 1)
                     newest = latest[0] if latest else None
                 listed = [summary for summary in summaries if is_category(summary.slug) and _listable(output, summary, report)
-                          and is_safe(output, summary.slug)]
+                          and is_safe(summary.slug)]
                 listed_topics = [topic for key, topic in feeds.topics.items() if key in feeds.names]
                 pages = {index: render_index(site, listed, store.count(ALL), newest, listed_topics,
                                              len(securities)),

@@ -1,4 +1,4 @@
-"""Every path finews writes is made of plain names and resolves inside its folder."""
+"""Every path finews writes is made of plain names, none of them a symlink, so it stays inside its folder."""
 
 from __future__ import annotations
 
@@ -25,3 +25,12 @@ def test_a_symlink_out_of_the_folder_is_refused(tmp_path):
 def test_plain_names_give_the_path_inside_the_folder(tmp_path):
     assert inside(tmp_path, "all", "rss.xml") == tmp_path / "all" / "rss.xml"
     assert inside(tmp_path, "2021-12-21-NW202112212221504115.md") == tmp_path / "2021-12-21-NW202112212221504115.md"
+
+
+def test_a_symlink_is_refused_even_when_it_points_inside_the_folder(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "real" / "rss.xml").symlink_to(tmp_path / "real" / "atom.xml")
+    for names in (("alias", "rss.xml"), ("real", "rss.xml")):
+        with pytest.raises(UnsafePathError, match="symlink"):
+            inside(tmp_path, *names)

@@ -356,3 +356,20 @@ def test_a_publish_removes_stale_temporary_files_of_its_own_pattern_only(tmp_pat
         report = publish(config, store)
     assert sorted(report.stale_removed) == sorted(stale)
     assert not any(path.exists() for path in stale) and all(path.exists() for path in kept + [fresh])
+
+
+def test_a_publish_removes_stale_temporary_files_where_it_writes_and_a_full_one_everywhere(tmp_path):
+    config = make_config(tmp_path, archives=True)
+    output = config.site.output_dir
+    with open_store(config.store.url) as store:
+        store.upsert(article(1, {"good": "好新闻"}), T0)
+        store.upsert(article(2, {"other": "别的新闻"}), T0)
+        publish(config, store)
+        stale = {folder: output / folder / ".rss.xml.abcd1234.tmp" for folder in ("good", "other", "all/archive")}
+        for path in stale.values():
+            path.write_bytes(b"partial")
+            os.utime(path, (OLD_MTIME, OLD_MTIME))
+        store.upsert(article(3, {"good": "好新闻"}), T0)
+        assert sorted(publish(config, store).stale_removed) == [stale["all/archive"], stale["good"]]
+        assert stale["other"].exists()
+        assert publish(config, store, full=True).stale_removed == [stale["other"]]
