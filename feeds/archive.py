@@ -44,8 +44,8 @@ from crawler.config import SiteConfig
 from crawler.store import ALL, Article, Store
 from crawler.text.times import BEIJING
 
-from .build import (ATOM_NS, MEDIA_TYPES, Entry, FeedSpec, build_atom, entry_id, json_bytes, json_document, json_item,
-                    prepare, spec_for, xml_text)
+from .build import (ATOM_NS, ENTRY_CLOSE, ENTRY_OPEN, FEED_CLOSE, ITEMS, MEDIA_TYPES, Entry, FeedSpec, Fragments,
+                    build_atom, entry_id, json_with_items, prepare, spans, spec_for, splice, xml_text)
 from .paths import inside
 
 logger = logging.getLogger(__name__)
@@ -58,10 +58,6 @@ MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 BATCH = 500
 """Articles read from the store per call."""
 A = f"{{{ATOM_NS}}}"
-ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE = b"  <entry>\n", b"  </entry>\n", b"</feed>\n"
-"""How feedgen's pretty Atom lays out a document's entries (`<` in any text is escaped, so these only mark elements)."""
-ITEMS = b'"items":['
-"""Where a JSON Feed document's items start (a raw quote never occurs inside a JSON string, so only the key matches)."""
 CATEGORY_RE = re.compile(rb'<category term="([^"]*)"')
 
 
@@ -75,15 +71,10 @@ class ArchiveSpec(FeedSpec):
     """One month's archive document of a feed: its entries given, its links from its neighbours."""
 
     month: str = ""
-    prepared: tuple[Entry, ...] = ()
     prev: str | None = None
     next: str | None = None
     last_updated: datetime | None = None
     """The newest `updated` of the month's entries, when they are not all in `prepared`."""
-
-    @property
-    def items(self) -> list[Entry]:  # type: ignore[override]
-        return list(self.prepared)
 
     @property
     def updated(self) -> datetime:
@@ -238,24 +229,16 @@ def _between(data: bytes, start_tag: bytes, end_tag: bytes, start: int, end: int
 
 def _atom_blocks(data: bytes) -> list[tuple[str, datetime, datetime, bytes]] | None:
     """(id, published, updated, block) of every entry of a document laid out as feedgen writes it; None otherwise."""
-    pos, end = data.find(ENTRY_OPEN), len(data) - len(FEED_CLOSE)
-    if pos < 0 or not data.endswith(FEED_CLOSE):
+    found = spans(data, ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE)
+    if found is None:
         return None
-    blocks = []
     try:
-        while pos < end:
-            close = data.find(ENTRY_CLOSE, pos, end)
-            if not data.startswith(ENTRY_OPEN, pos) or close < 0:
-                return None
-            stop = close + len(ENTRY_CLOSE)
-            blocks.append((_between(data, b"<id>", b"</id>", pos, stop),
-                           datetime.fromisoformat(_between(data, b"<published>", b"</published>", pos, stop, last=True)),
-                           datetime.fromisoformat(_between(data, b"<updated>", b"</updated>", pos, stop)),
-                           data[pos:stop]))
-            pos = stop
+        return [(_between(data, b"<id>", b"</id>", start, end),
+                 datetime.fromisoformat(_between(data, b"<published>", b"</published>", start, end, last=True)),
+                 datetime.fromisoformat(_between(data, b"<updated>", b"</updated>", start, end)),
+                 data[start:end]) for start, end in found]
     except ValueError:
         return None
-    return blocks
 
 
 def _json_lines(data: bytes) -> dict[str, bytes]:
@@ -273,20 +256,14 @@ def _json_lines(data: bytes) -> dict[str, bytes]:
     return found
 
 
-def serialize(site: SiteConfig, entries: Iterable[Entry]) -> dict[str, Held]:
-    """The Atom block and JSON Feed line of each entry, by id (one feedgen document for them all)."""
-    prepared = tuple(entries)
-    if not prepared:
-        return {}
-    blocks = _atom_blocks(build_atom(ArchiveSpec(ALL, ALL, [], site, prepared=prepared)))
-    if blocks is None:
-        raise RuntimeError("feedgen no longer lays out Atom entries as feeds/archive.py reads them")
-    by_id = {entry.id: entry for entry in prepared}
-    return {id: Held(id, published, updated, block, json_bytes(json_item(by_id[id])))
-            for id, published, updated, block in blocks}
+def serialize(site: SiteConfig, entries: Iterable[Entry], fragments: Fragments) -> dict[str, Held]:
+    """Entries as a month document holds them, by id."""
+    prepared = list(entries)
+    return {entry.id: Held(entry.id, entry.published, entry.updated, part.atom, part.json)
+            for entry, part in zip(prepared, fragments.of(site, prepared))}
 
 
-def read_month(site: SiteConfig, folder: Path, month: str) -> dict[str, Held]:
+def read_month(site: SiteConfig, folder: Path, month: str, fragments: Fragments) -> dict[str, Held]:
     """The entries a feed's published month holds, by id; empty when there is none.
 
     Read as bytes when the documents have the layout finews writes, else entry by entry
@@ -303,23 +280,20 @@ def read_month(site: SiteConfig, folder: Path, month: str) -> dict[str, Held]:
     except FileNotFoundError:
         lines = {}
     if blocks is None or any(id not in lines for id, *_ in blocks):
-        return serialize(site, read_entries(path, xml_text(site.title)).values())
+        return serialize(site, read_entries(path, xml_text(site.title)).values(), fragments)
     return {id: Held(id, published, updated, block, lines[id]) for id, published, updated, block in blocks}
 
 
 def month_documents(spec: ArchiveSpec, entries: Iterable[Held]) -> tuple[bytes, bytes]:
     """A month's Atom and JSON Feed documents holding these entries, newest first by published (ties: larger id first)."""
     ordered = sorted(entries, key=lambda held: (held.published, held.id), reverse=True)
-    head = replace(spec, prepared=(), last_updated=max(held.updated for held in ordered))
-    shell = build_atom(head)
-    atom = b"".join([shell.removesuffix(FEED_CLOSE), *(held.atom for held in ordered), FEED_CLOSE])
-    before, _, after = json_bytes(json_document(head, [])).partition(ITEMS + b"]")
-    items = b",\n".join(held.json for held in ordered)
-    return atom, b"".join([before, ITEMS, b"\n", items, b"\n]", after, b"\n"])
+    head = replace(spec, last_updated=max(held.updated for held in ordered))
+    return (splice(build_atom(head), FEED_CLOSE, (held.atom for held in ordered)),
+            json_with_items(head, (held.json for held in ordered), b",\n"))
 
 
 def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None], names: dict[str, str], *,
-         full: bool) -> ArchivePlan:
+         full: bool, fragments: Fragments) -> ArchivePlan:
     """The archive documents to write for the changes since the recorded mark (every month when `full`).
 
     `folder_of` gives the folder of a feed slug that may be published, None for any other (asked
@@ -344,7 +318,7 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
     def held(slug: str, month: str) -> dict[str, Held]:
         """The entries the published documents of a month hold (read once)."""
         if (slug, month) not in published:
-            published[slug, month] = read_month(site, folder(slug), month)
+            published[slug, month] = read_month(site, folder(slug), month, fragments)
         return published[slug, month]
 
     entries = {}
@@ -357,7 +331,7 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
         for slug in {ALL, *article.categories, *(before.categories() if before else ())}:
             if folder(slug):
                 updates.setdefault(slug, {}).setdefault(month, set()).add(entry.id)
-    fresh = serialize(site, entries.values())
+    fresh = serialize(site, entries.values(), fragments)
 
     result = ArchivePlan(mark=mark)
     for slug, changed in sorted(updates.items()):

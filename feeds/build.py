@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -123,6 +124,8 @@ class FeedSpec:
     """The WebSub hubs the feed declares."""
     archive: str | None = None
     """The newest archive month (`YYYY-MM`) the feed links, or None."""
+    prepared: tuple[Entry, ...] = ()
+    """Entries already prepared, given instead of `entries` (an archive month, a batch to serialize)."""
 
     @property
     def title(self) -> str:
@@ -171,7 +174,7 @@ class FeedSpec:
     @cached_property
     def items(self) -> list[Entry]:
         """The entries prepared once for all three formats, in the given order."""
-        return [prepare(article) for article in self.entries]
+        return list(self.prepared) or [prepare(article) for article in self.entries]
 
     @property
     def updated(self) -> datetime:
@@ -213,8 +216,9 @@ class RssAtomLinks(BaseExtension):
         return feed
 
 
-def _generator(spec: FeedSpec) -> FeedGenerator:
-    """One feedgen generator holding every field of both XML formats (the self link is set per format)."""
+def _generator(spec: FeedSpec, *, entries: bool = True) -> FeedGenerator:
+    """One feedgen generator holding every field of both XML formats (the self link is set per format);
+    without its entries when not `entries` (the head and tail that `splice` puts entries between)."""
     site_author = {"name": xml_text(spec.site.title)}
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
@@ -230,7 +234,7 @@ def _generator(spec: FeedSpec) -> FeedGenerator:
     fg.ttl(spec.site.ttl)
     fg.lastBuildDate(spec.updated)
     fg.updated(spec.updated)
-    for item in spec.items:
+    for item in spec.items if entries else ():
         fe = fg.add_entry(order="append")
         fe.id(item.id)
         fe.guid(item.id, permalink=False)
@@ -336,8 +340,86 @@ def json_document(spec: FeedSpec, items: list[object]) -> dict[str, object]:
     return feed
 
 
-def build_all(spec: FeedSpec) -> dict[str, bytes]:
-    """The three files of a feed by file name; RSS and Atom share one feedgen generator."""
-    fg = _generator(spec)
-    return {FILENAMES["rss"]: _rss(fg, spec), FILENAMES["atom"]: _atom(fg, spec),
-            FILENAMES["json"]: build_json_feed(spec)}
+ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE = b"  <entry>\n", b"  </entry>\n", b"</feed>\n"
+ITEM_OPEN, ITEM_CLOSE, CHANNEL_CLOSE = b"    <item>\n", b"    </item>\n", b"  </channel>\n</rss>\n"
+"""How feedgen's pretty XML lays out the entries (`<` in any text or attribute is escaped, so these mark only elements)."""
+ITEMS = b'"items":['
+"""Where JSON Feed items start (a raw quote never occurs inside a JSON string, so only the key matches)."""
+
+
+def spans(data: bytes, start: bytes, end: bytes, tail: bytes) -> list[tuple[int, int]] | None:
+    """Where each `start…end` element lies in a document whose elements run, one after the other, from the
+    first `start` to its `tail`; None for a document not laid out so."""
+    pos, stop = data.find(start), len(data) - len(tail)
+    if pos < 0 or not data.endswith(tail):
+        return None
+    found = []
+    while pos < stop:
+        close = data.find(end, pos, stop)
+        if not data.startswith(start, pos) or close < 0:
+            return None
+        found.append((pos, close + len(end)))
+        pos = close + len(end)
+    return found
+
+
+def splice(shell: bytes, tail: bytes, parts: Iterable[bytes]) -> bytes:
+    """A document built without entries (`shell`, ending in `tail`) with these entries' bytes before its tail."""
+    return b"".join([shell.removesuffix(tail), *parts, tail])
+
+
+def json_with_items(spec: FeedSpec, items: Iterable[bytes], separator: bytes = b",") -> bytes:
+    """A spec's JSON Feed document holding these items' bytes (one per line with `b",\\n"`), newline-ended."""
+    before, _, after = json_bytes(json_document(spec, [])).partition(ITEMS + b"]")
+    body = separator.join(items)
+    if separator.endswith(b"\n"):
+        body = b"\n" + body + b"\n"
+    return b"".join([before, ITEMS, body, b"]", after, b"\n"])
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One entry as every document shows it: the same bytes in each feed and archive month it is in."""
+
+    atom: bytes
+    """Its `<entry>` element, indented as in a document."""
+    rss: bytes
+    """Its `<item>` element, indented as in a document."""
+    json: bytes
+    """Its JSON Feed item."""
+
+
+class Fragments:
+    """Each entry serialized once (one feedgen document for each batch of new ones), for every document it is in.
+
+    Keyed by the whole entry, so a version read later in the same publish is serialized anew.
+    """
+
+    def __init__(self) -> None:
+        self._done: dict[Entry, Fragment] = {}
+
+    def of(self, site: SiteConfig, items: Iterable[Entry]) -> list[Fragment]:
+        items = list(items)
+        new = list(dict.fromkeys(item for item in items if item not in self._done))
+        if new:
+            batch = FeedSpec(ALL, ALL_NAME, [], site, prepared=tuple(new))
+            fg = _generator(batch)
+            atom, rss = _atom(fg, batch), _rss(fg, batch)
+            atom_spans = spans(atom, ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE)
+            rss_spans = spans(rss, ITEM_OPEN, ITEM_CLOSE, CHANNEL_CLOSE)
+            if atom_spans is None or rss_spans is None or not len(atom_spans) == len(rss_spans) == len(new):
+                raise RuntimeError("feedgen no longer lays out entries as feeds/build.py splices them")
+            for item, (a, b), (c, d) in zip(new, atom_spans, rss_spans):
+                self._done[item] = Fragment(atom[a:b], rss[c:d], json_bytes(json_item(item)))
+        return [self._done[item] for item in items]
+
+
+def build_all(spec: FeedSpec, fragments: Fragments | None = None) -> dict[str, bytes]:
+    """The three files of a feed by file name: feedgen builds each document's head, the entries come
+    from `fragments` (each serialized once per publish); byte for byte what `build_rss`, `build_atom`
+    and `build_json_feed` give."""
+    parts = (fragments or Fragments()).of(spec.site, spec.items)
+    shell = _generator(spec, entries=False)
+    return {FILENAMES["rss"]: splice(_rss(shell, spec), CHANNEL_CLOSE, (part.rss for part in parts)),
+            FILENAMES["atom"]: splice(_atom(shell, spec), FEED_CLOSE, (part.atom for part in parts)),
+            FILENAMES["json"]: json_with_items(spec, (part.json for part in parts))}

@@ -26,7 +26,7 @@ from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 
 from . import archive, stocks, topics
-from .build import FeedSpec, build_all, spec_for
+from .build import FeedSpec, Fragments, build_all, spec_for
 from .pages import category_outlines, newest_of, render_feed_page, render_index, render_opml, render_stocks
 from .paths import UnsafePathError, inside
 
@@ -218,7 +218,7 @@ ARCHIVES = "archive"
 
 
 def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySummary], full: bool,
-                    writers: ThreadPoolExecutor, report: PublishReport
+                    writers: ThreadPoolExecutor, report: PublishReport, fragments: Fragments
                     ) -> tuple[archive.ArchivePlan | None, dict[str, dict[Path, Future[Path | None]]]]:
     """Build and stage the archive months that changed, by feed slug (the change number under "");
     (None, {}) when building failed (logged and reported).
@@ -233,7 +233,7 @@ def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySu
             return None
 
     try:
-        plan = archive.plan(store, config.site, folder_of, names, full=full)
+        plan = archive.plan(store, config.site, folder_of, names, full=full, fragments=fragments)
     except Exception as exc:
         _archives_failed(report, exc)
         return None, {}
@@ -386,7 +386,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
         archive_staging: dict[str, dict[Path, Future[Path | None]]] = {}
         try:
             archived = [summary for summary in summaries if feeds.published(summary.slug)]
-            archives, archive_staging = _stage_archives(config, store, archived, full, writers, report) \
+            fragments = Fragments()
+            archives, archive_staging = _stage_archives(config, store, archived, full, writers, report, fragments) \
                 if site.archives else (None, {})
             newest: Article | None = None
             for slug, folder in folders.items():
@@ -396,7 +397,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 if slug == ALL:
                     newest = spec.entries[0]
                 try:
-                    files = build_all(spec)
+                    files = build_all(spec, fragments)
                     files["index.html"] = render_feed_page(spec, stocks.PARENT if group_of(slug) == STOCKS else None)
                     stagings[slug] = {path: writers.submit(stage, path, data)
                                       for path, data in ((inside(folder, name), data) for name, data in files.items())}

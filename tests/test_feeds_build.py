@@ -15,7 +15,7 @@ from crawler.config import SiteConfig
 from crawler.store import ALL, Article
 from crawler.text.clean import clean_html
 from crawler.text.times import BEIJING
-from feeds.build import (ALL_NAME, FeedSpec, build_all, build_atom, build_json_feed, build_rss, entry_id,
+from feeds.build import (ALL_NAME, FeedSpec, Fragments, build_all, build_atom, build_json_feed, build_rss, entry_id,
                          feed_id, spec_for)
 
 from feedcheck import ATOM_NS, CONTENT_ENCODED, XML_FORBIDDEN, check_atom, check_json_feed, check_rss
@@ -239,7 +239,8 @@ def test_a_100_kb_body_is_carried_whole():
 
 HOSTILE_PIECES = st.sampled_from(["&", "<", ">", "\"", "'", "]]>", "<![CDATA[", "-->", "&amp;", "&#0;", "📈",
                                   "\x00", "\x0b", "\x1f", "\x7f", "\x85", "\r", "\ufffe", "\uffff", "\ud800",
-                                  "<script>alert(1)</script>", "<p>", "</p>", "　"])
+                                  "<script>alert(1)</script>", "<p>", "</p>", "　", "  </entry>\n", "    </item>\n",
+                                  "</feed>\n", '"items":[]', "\n"])
 TEXT = st.lists(st.one_of(st.characters(), st.characters(categories=["Cs", "Cc"]), HOSTILE_PIECES),
                 max_size=40).map("".join)
 
@@ -249,3 +250,16 @@ TEXT = st.lists(st.one_of(st.characters(), st.characters(categories=["Cs", "Cc"]
 def test_any_text_gives_well_formed_valid_feeds_without_forbidden_characters(title, html, summary, media):
     check_all(spec([article(1, title=title, html=html, summary=summary, media=media or None,
                             categories={"quanshangzhongguo": media or "券商中国新闻"})]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=TEXT, html=TEXT, summary=TEXT, media=TEXT)
+def test_feeds_spliced_from_shared_entries_are_byte_for_byte_the_documents_feedgen_builds_whole(title, html, summary,
+                                                                                                  media):
+    fragments = Fragments()
+    hostile = article(1, title=title, html=html, summary=summary, media=media or None)
+    build_all(spec_for(SITE, ALL, None, [hostile, article(2)]), fragments)  # the entries serialized for all/ first
+    feed = replace(spec([article(0), hostile, article(2, html="", media=None)]), hubs=("https://hub.example/",),
+                   archive="2022-01")
+    assert build_all(feed, fragments) == {"rss.xml": build_rss(feed), "atom.xml": build_atom(feed),
+                                          "feed.json": build_json_feed(feed)}
