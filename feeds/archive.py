@@ -46,7 +46,7 @@ from crawler.text.times import BEIJING
 
 from .build import (ATOM_NS, ENTRY_CLOSE, ENTRY_OPEN, FEED_CLOSE, ITEMS, MEDIA_TYPES, Entry, FeedSpec, Fragments,
                     build_atom, entry_id, json_with_items, prepare, spans, spec_for, splice, xml_text)
-from .paths import inside
+from .paths import file_in, inside
 
 logger = logging.getLogger(__name__)
 
@@ -264,19 +264,19 @@ def serialize(site: SiteConfig, entries: Iterable[Entry], fragments: Fragments) 
 
 
 def read_month(site: SiteConfig, folder: Path, month: str, fragments: Fragments) -> dict[str, Held]:
-    """The entries a feed's published month holds, by id; empty when there is none.
+    """The entries a feed's published month holds (in its archive `folder`), by id; empty when there is none.
 
     Read as bytes when the documents have the layout finews writes, else entry by entry
     (`read_entries`) and serialized again.
     """
-    path = inside(folder, ARCHIVE_DIR, f"{month}.atom")
+    path = file_in(folder, f"{month}.atom")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return {}
     blocks = _atom_blocks(data)
     try:
-        lines = _json_lines(inside(folder, ARCHIVE_DIR, f"{month}.json").read_bytes()) if blocks else {}
+        lines = _json_lines(file_in(folder, f"{month}.json").read_bytes()) if blocks else {}
     except FileNotFoundError:
         lines = {}
     if blocks is None or any(id not in lines for id, *_ in blocks):
@@ -300,16 +300,23 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
     once per slug, only for the feeds of the changed articles).
     """
     checked: dict[str, Path | None] = {}
+    archive_dirs: dict[str, Path] = {}
 
     def folder(slug: str) -> Path | None:
         if slug not in checked:
             checked[slug] = folder_of(slug)
         return checked[slug]
 
+    def archives(slug: str) -> Path:
+        """The archive folder of a feed `folder` gives (checked once)."""
+        if slug not in archive_dirs:
+            archive_dirs[slug] = inside(folder(slug), ARCHIVE_DIR)
+        return archive_dirs[slug]
+
     output = site.output_dir
     recorded = None if full else read_mark(output)
     articles, mark = changed_articles(store, recorded or 0)
-    if recorded is None:
+    if recorded is None and len(articles) < store.count(ALL):  # some were stored without a change number
         seen = {article.article_id for article in articles}
         articles += [a for a in all_articles(store) if a.article_id not in seen]
 
@@ -318,7 +325,7 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
     def held(slug: str, month: str) -> dict[str, Held]:
         """The entries the published documents of a month hold (read once)."""
         if (slug, month) not in published:
-            published[slug, month] = read_month(site, folder(slug), month, fragments)
+            published[slug, month] = read_month(site, archives(slug), month, fragments)
         return published[slug, month]
 
     entries = {}
@@ -348,8 +355,8 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
             spec = archive_spec(site, slug, names.get(slug), month, prev=chain[index - 1] if index else None,
                                 next=chain[index + 1] if index + 1 < len(chain) else None)
             atom, json_feed = month_documents(spec, kept.values())
-            result.files[inside(folder(slug), ARCHIVE_DIR, f"{month}.atom")] = atom
-            result.files[inside(folder(slug), ARCHIVE_DIR, f"{month}.json")] = json_feed
+            result.files[file_in(archives(slug), f"{month}.atom")] = atom
+            result.files[file_in(archives(slug), f"{month}.json")] = json_feed
         result.newest[slug] = chain[-1]
     if mark != (recorded or 0) or recorded is None and result.files:
         result.files[output / STATE_FILE] = mark_bytes(mark)

@@ -24,9 +24,15 @@ def inside(folder: Path, *names: str) -> Path:
         raise UnsafePathError(f"no name given inside {folder}")
     path = folder
     for name in names:
-        if not NAME_RE.fullmatch(name) or len(name) > NAME_MAX_BYTES:
-            raise UnsafePathError(f"{name[:80]!r} is not a plain file name ([A-Za-z0-9._-], ≤ {NAME_MAX_BYTES})")
-        path = path / name
+        path = file_in(path, name)
         if path.is_symlink():
             raise UnsafePathError(f"{path} is a symlink, which could lead outside {folder}")
     return path
+
+
+def file_in(folder: Path, name: str) -> Path:
+    """`folder/name` for a file in a folder `inside` gave: the name checked, nothing looked up on disk
+    (the file is written by renaming onto it, which replaces a symlink there and never writes through it)."""
+    if not NAME_RE.fullmatch(name) or len(name) > NAME_MAX_BYTES:
+        raise UnsafePathError(f"{name[:80]!r} is not a plain file name ([A-Za-z0-9._-], ≤ {NAME_MAX_BYTES})")
+    return folder / name

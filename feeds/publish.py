@@ -28,7 +28,7 @@ from crawler.text.times import BEIJING
 from . import archive, stocks, topics
 from .build import FeedSpec, Fragments, build_all, spec_for
 from .pages import category_outlines, newest_of, render_feed_page, render_index, render_opml, render_stocks
-from .paths import UnsafePathError, inside
+from .paths import UnsafePathError, file_in, inside
 
 logger = logging.getLogger(__name__)
 
@@ -400,7 +400,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     files = build_all(spec, fragments)
                     files["index.html"] = render_feed_page(spec, stocks.PARENT if group_of(slug) == STOCKS else None)
                     stagings[slug] = {path: writers.submit(stage, path, data)
-                                      for path, data in ((inside(folder, name), data) for name, data in files.items())}
+                                      for path, data in ((file_in(folder, name), data) for name, data in files.items())}
                 except Exception as exc:
                     _failed(report, slug, exc)
             staged: dict[str, dict[Path, Path | None]] = {}
