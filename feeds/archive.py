@@ -208,9 +208,9 @@ class Held:
     id: str
     published: datetime
     updated: datetime
-    atom: bytes
+    atom: bytes | memoryview
     """Its `<entry>` block, as the document holds it."""
-    json: bytes
+    json: bytes | memoryview
     """Its JSON Feed item, one line."""
 
     def categories(self) -> set[str]:
@@ -227,32 +227,40 @@ def _between(data: bytes, start_tag: bytes, end_tag: bytes, start: int, end: int
     return data[begin + len(start_tag):stop].decode("utf-8")
 
 
-def _atom_blocks(data: bytes) -> list[tuple[str, datetime, datetime, bytes]] | None:
-    """(id, published, updated, block) of every entry of a document laid out as feedgen writes it; None otherwise."""
+def _atom_blocks(data: bytes) -> list[tuple[str, datetime, datetime, memoryview]] | None:
+    """(id, published, updated, block) of every entry of a document laid out as feedgen writes it; None otherwise.
+
+    The blocks are views of `data`, not copies (a month of `all/` is tens of megabytes).
+    """
     found = spans(data, ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE)
     if found is None:
         return None
+    view = memoryview(data)
     try:
         return [(_between(data, b"<id>", b"</id>", start, end),
                  datetime.fromisoformat(_between(data, b"<published>", b"</published>", start, end, last=True)),
                  datetime.fromisoformat(_between(data, b"<updated>", b"</updated>", start, end)),
-                 data[start:end]) for start, end in found]
+                 view[start:end]) for start, end in found]
     except ValueError:
         return None
 
 
-def _json_lines(data: bytes) -> dict[str, bytes]:
-    """The items of a JSON Feed document laid out one per line, by id ({} for any other layout).
+def _json_lines(data: bytes) -> dict[str, memoryview]:
+    """The items of a JSON Feed document laid out one per line, by id, as views of `data` ({} for any other layout).
 
     A raw newline is never inside a JSON string, so each line is a whole item.
     """
-    lines = data.split(b"\n")
-    if len(lines) < 4 or not lines[0].endswith(ITEMS) or lines[-1] or not lines[-2].startswith(b"]"):
+    start, end = data.find(ITEMS + b"\n"), data.rfind(b"\n]")
+    if start < 0 or end < start or data.count(b"\n", 0, start) or data.find(b"\n", end + 2) != len(data) - 1:
         return {}
-    found = {}
-    for line in lines[1:-2]:
-        start = line.find(b'"id":"') + len(b'"id":"')
-        found[line[start:line.find(b'"', start)].decode("utf-8")] = line.removesuffix(b",")
+    view, found = memoryview(data), {}
+    pos = start + len(ITEMS) + 1
+    while pos < end:
+        stop = data.find(b",\n", pos, end)
+        stop = end if stop < 0 else stop
+        begin = data.rfind(b'"id":"', pos, stop) + len(b'"id":"')  # after the content, among the short keys at the end
+        found[data[begin:data.find(b'"', begin, stop)].decode("utf-8")] = view[pos:stop]
+        pos = stop + 2
     return found
 
 

@@ -363,12 +363,12 @@ def spans(data: bytes, start: bytes, end: bytes, tail: bytes) -> list[tuple[int,
     return found
 
 
-def splice(shell: bytes, tail: bytes, parts: Iterable[bytes]) -> bytes:
+def splice(shell: bytes, tail: bytes, parts: Iterable[bytes | memoryview]) -> bytes:
     """A document built without entries (`shell`, ending in `tail`) with these entries' bytes before its tail."""
     return b"".join([shell.removesuffix(tail), *parts, tail])
 
 
-def json_with_items(spec: FeedSpec, items: Iterable[bytes], separator: bytes = b",") -> bytes:
+def json_with_items(spec: FeedSpec, items: Iterable[bytes | memoryview], separator: bytes = b",") -> bytes:
     """A spec's JSON Feed document holding these items' bytes (one per line with `b",\\n"`), newline-ended."""
     before, _, after = json_bytes(json_document(spec, [])).partition(ITEMS + b"]")
     body = separator.join(items)
