@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html import escape
 from pathlib import Path
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -201,9 +202,9 @@ def changed_articles(store: Store, after: int) -> tuple[list[Article], int]:
     return list(found.values()), mark
 
 
-@dataclass(frozen=True)
-class Held:
-    """One entry of a month document as bytes: what rewriting the month keeps of it unless it changed."""
+class Held(NamedTuple):
+    """One entry of a month document as bytes: what rewriting the month keeps of it unless it changed
+    (a tuple: a month of `all/` makes thousands of them per publish)."""
 
     id: str
     published: datetime
