@@ -398,20 +398,26 @@ class Fragments:
     def __init__(self) -> None:
         self._done: dict[Entry, Fragment] = {}
 
+    BATCH = 200
+    """Entries per feedgen document: its lxml tree of 10 kB bodies is the publish's largest object."""
+
     def of(self, site: SiteConfig, items: Iterable[Entry]) -> list[Fragment]:
         items = list(items)
         new = list(dict.fromkeys(item for item in items if item not in self._done))
-        if new:
-            batch = FeedSpec(ALL, ALL_NAME, [], site, prepared=tuple(new))
-            fg = _generator(batch)
-            atom, rss = _atom(fg, batch), _rss(fg, batch)
-            atom_spans = spans(atom, ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE)
-            rss_spans = spans(rss, ITEM_OPEN, ITEM_CLOSE, CHANNEL_CLOSE)
-            if atom_spans is None or rss_spans is None or not len(atom_spans) == len(rss_spans) == len(new):
-                raise RuntimeError("feedgen no longer lays out entries as feeds/build.py splices them")
-            for item, (a, b), (c, d) in zip(new, atom_spans, rss_spans):
-                self._done[item] = Fragment(atom[a:b], rss[c:d], json_bytes(json_item(item)))
+        for start in range(0, len(new), self.BATCH):
+            self._serialize(site, new[start:start + self.BATCH])
         return [self._done[item] for item in items]
+
+    def _serialize(self, site: SiteConfig, new: list[Entry]) -> None:
+        batch = FeedSpec(ALL, ALL_NAME, [], site, prepared=tuple(new))
+        fg = _generator(batch)
+        atom, rss = _atom(fg, batch), _rss(fg, batch)
+        atom_spans = spans(atom, ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE)
+        rss_spans = spans(rss, ITEM_OPEN, ITEM_CLOSE, CHANNEL_CLOSE)
+        if atom_spans is None or rss_spans is None or not len(atom_spans) == len(rss_spans) == len(new):
+            raise RuntimeError("feedgen no longer lays out entries as feeds/build.py splices them")
+        for item, (a, b), (c, d) in zip(new, atom_spans, rss_spans):
+            self._done[item] = Fragment(atom[a:b], rss[c:d], json_bytes(json_item(item)))
 
 
 def build_all(spec: FeedSpec, fragments: Fragments | None = None) -> dict[str, bytes]:

@@ -263,3 +263,9 @@ def test_feeds_spliced_from_shared_entries_are_byte_for_byte_the_documents_feedg
                    archive="2022-01")
     assert build_all(feed, fragments) == {"rss.xml": build_rss(feed), "atom.xml": build_atom(feed),
                                           "feed.json": build_json_feed(feed)}
+
+
+def test_entries_serialized_over_several_batches_are_spliced_in_the_order_given():
+    feed = spec([article(i % 90, article_id=f"2022010722{i:08d}") for i in range(2 * Fragments.BATCH + 50)])
+    assert build_all(feed, Fragments()) == {"rss.xml": build_rss(feed), "atom.xml": build_atom(feed),
+                                            "feed.json": build_json_feed(feed)}
