@@ -1,4 +1,12 @@
-"""Downloader middlewares: retries with back-off and Retry-After, and the per-source gate."""
+"""Downloader middlewares: retries that pause their source's download slot, and the per-source gate.
+
+Every request of a source goes through the download slot named after the source
+(`request.meta["download_slot"]`, set by the spider), so Scrapy's per-slot delay and concurrency
+apply per source. A retry does not wait anywhere itself: Scrapy's `RetryMiddleware` hands the new
+request back to the scheduler at once, and the slot of that source waits — `Retry-After` (capped
+by `RETRY_AFTER_MAX`) or the exponential back-off — the way `DOWNLOAD_DELAY` and AutoThrottle make
+it wait (crawler/slots.py). A throttled source delays only itself.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +20,8 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
-from scrapy.utils.asyncio import sleep
 
-RETRY_DELAY = "finews_retry_delay"
+from .slots import SlotPause
 
 
 def retry_after_seconds(value: bytes | str | None) -> float | None:
@@ -37,12 +44,18 @@ def retry_after_seconds(value: bytes | str | None) -> float | None:
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
-    """Scrapy's retries, each one delayed: `Retry-After` (capped) or exponential back-off."""
+    """Scrapy's retries; each one pauses its slot: `Retry-After` (capped) or exponential back-off."""
 
     def __init__(self, settings: BaseSettings):
         super().__init__(settings)
         self.backoff = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
         self.max_delay = settings.getfloat("RETRY_AFTER_MAX", 60.0)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "BackoffRetryMiddleware":
+        middleware = super().from_crawler(crawler)
+        middleware.pauses = SlotPause(crawler)
+        return middleware
 
     def delay(self, retry: Request, response: Response | None) -> float:
         if response is not None:
@@ -54,18 +67,18 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
         result = super().process_response(request, response)
         if isinstance(result, Request):
-            result.meta[RETRY_DELAY] = self.delay(result, response)
+            self.pauses.pause(request, self.delay(result, response))
         return result
 
     def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> Request | Response | None:
         result = super().process_exception(request, exception)
         if isinstance(result, Request):
-            result.meta[RETRY_DELAY] = self.delay(result, None)
+            self.pauses.pause(request, self.delay(result, None))
         return result
 
 
 class SourceGateMiddleware:
-    """Holds a retry back for its delay, and lets nothing through to a source that blocked us."""
+    """Lets nothing through to a source that blocked us in this cycle."""
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
@@ -74,15 +87,7 @@ class SourceGateMiddleware:
     def from_crawler(cls, crawler: Crawler) -> "SourceGateMiddleware":
         return cls(crawler)
 
-    def blocked(self, request: Request) -> bool:
+    def process_request(self, request: Request, spider: Any = None) -> None:
         spider = self.crawler.spider
-        return request.meta.get("source") in getattr(spider, "blocked", {})
-
-    async def process_request(self, request: Request) -> None:
-        if self.blocked(request):
+        if request.meta.get("source") in getattr(spider, "blocked", {}):
             raise IgnoreRequest(f"source {request.meta['source']} is blocked for this cycle")
-        delay = request.meta.pop(RETRY_DELAY, 0.0)
-        if delay > 0:
-            await sleep(delay)
-            if self.blocked(request):
-                raise IgnoreRequest(f"source {request.meta['source']} is blocked for this cycle")

@@ -32,12 +32,16 @@ CONCURRENT_REQUESTS = 16
 # while Scrapy starts this many asyncio workers for every callback (100 by default: 200,000
 # tasks for a crawl of 2,000 articles, most of its CPU time).
 CONCURRENT_ITEMS = 1
-CONCURRENT_REQUESTS_PER_DOMAIN = 2
+CONCURRENT_REQUESTS_PER_DOMAIN = 2  # per source: its download slot
 DOWNLOAD_DELAY = 0.5
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+# Each source downloads through its own slot (the spider names it in `download_slot`): the delay,
+# the concurrency and a retry's pause apply per source, and the scheduler gives no slot more
+# requests than it may download at once (crawler/slots.py): a paused source never crowds out the others.
+SCHEDULER_PRIORITY_QUEUE = "crawler.slots.SlotBoundQueue"
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024

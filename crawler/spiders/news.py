@@ -128,7 +128,7 @@ class NewsSpider(scrapy.Spider):
                 yield self.list_request(source, url, template, 1)
 
     def request(self, source: SourceConfig, url: str, callback: Any, role: str, **kwargs: Any) -> scrapy.Request:
-        meta = {"source": source.name, "role": role, "handle_httpstatus_all": True}
+        meta = {"source": source.name, "role": role, "handle_httpstatus_all": True, "download_slot": source.name}
         meta.update(kwargs.pop("meta", {}))
         return scrapy.Request(url, callback=callback, errback=self.request_failed, meta=meta,
                               headers={"Referer": source.referer}, **kwargs)
