@@ -21,6 +21,7 @@ import redis
 from scrapy import Request
 from scrapy_redis.dupefilter import RFPDupeFilter
 
+from . import settings as project_settings
 from .config import Config, SourceConfig
 from .status import run_status
 from .store import RunStatus
@@ -61,6 +62,8 @@ def worker_settings(config: Config) -> dict[str, Any]:
         "REDIS_PARAMS": client_options(),
         "REDIS_START_URLS_KEY": START_KEY,
         "SCHEDULER_IDLE_BEFORE_CLOSE": 1,
+        "EXTENSIONS": {**project_settings.EXTENSIONS, "crawler.runtime.CrawlRuntime": None,
+                       "crawler.spiders.worker.SharedRuntime": project_settings.EXTENSIONS["crawler.runtime.CrawlRuntime"]},
     }
 
 

@@ -56,6 +56,14 @@ class UnchangedSource:
 
 
 @dataclass
+class ArticleToStore:
+    """A normalized article, with the time its list was fetched (the time of an update)."""
+
+    article: Article
+    crawled_at: datetime
+
+
+@dataclass
 class StoredItem:
     """What the store pipeline hands on: the article as stored (None: unchanged and not read back),
     and what the store decided."""

@@ -21,6 +21,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 
+from .runtime import CrawlRuntime, runtime_of
 from .slots import SlotPause
 
 
@@ -80,14 +81,13 @@ class BackoffRetryMiddleware(RetryMiddleware):
 class SourceGateMiddleware:
     """Lets nothing through to a source that blocked us in this cycle."""
 
-    def __init__(self, crawler: Crawler):
-        self.crawler = crawler
+    def __init__(self, runtime: CrawlRuntime):
+        self.runtime = runtime
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "SourceGateMiddleware":
-        return cls(crawler)
+        return cls(runtime_of(crawler))
 
     def process_request(self, request: Request, spider: Any = None) -> None:
-        spider = self.crawler.spider
-        if request.meta.get("source") in getattr(spider, "blocked", {}):
+        if "source" in request.meta and self.runtime.blocked(self.runtime.cycle_of(request)):
             raise IgnoreRequest(f"source {request.meta['source']} is blocked for this cycle")

@@ -12,8 +12,9 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from .config import Config
 from .grouping import file_grouped
-from .items import ArticleItem, MembershipItem, StoredItem, UnchangedSource
-from .spiders.news import config_from_settings
+from .filing import categories_of
+from .items import ArticleItem, ArticleToStore, MembershipItem, StoredItem, UnchangedSource
+from .runtime import CrawlRuntime, config_from_settings, runtime_of
 from .store import Article, Outcome, Store
 from .storeguard import as_store_failure, report_failure
 from .text.clean import clean_html, clean_media, make_summary, plain_text
@@ -43,22 +44,18 @@ def source_hash(item: ArticleItem) -> str:
     return hashlib.sha256(given.encode("utf-8")).hexdigest()
 
 
-class _SpiderPipeline(ABC):
-    """A pipeline that counts per source through the spider's run tracker."""
+class _RuntimePipeline(ABC):
+    """A pipeline that works with the crawl runtime's store and counts through its run tracker."""
 
-    def __init__(self, crawler: Crawler):
-        self.crawler = crawler
+    def __init__(self, crawler: Crawler, runtime: CrawlRuntime):
+        self.crawler, self.runtime = crawler, runtime
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Any:
-        return cls(crawler)
-
-    @property
-    def spider(self) -> Any:
-        return self.crawler.spider
+        return cls(crawler, runtime_of(crawler))
 
     def drop(self, item: ArticleItem, reason: str, detail: str) -> DropItem:
-        self.spider.tracker.dropped(item.source, reason, item.link, f"article {item.article_id}: {detail}")
+        self.runtime.tracker.dropped(item.source, reason, item.link, f"article {item.article_id}: {detail}")
         return DropItem(f"{reason}: {detail}")
 
     def process_item(self, item: Any) -> Any:
@@ -105,17 +102,16 @@ def prepare(item: ArticleItem, config: Config, slugs: CategorySlugs | None = Non
         raise NotUsable("bad_time", str(exc)) from None
     media = clean_media(item.media)
     try:
-        categories = slugs.categories_for(item.category, item.category_name, media)
+        categories = categories_of(slugs, item)
     except ValueError as exc:
         raise NotUsable("bad_media", str(exc)) from None
     digest, url_w = plain_digest(item.digest), item.url_w
     for other in item.also_listed:
-        other_media = clean_media(other.media)
         try:
-            categories.update(slugs.categories_for(other.category, other.category_name, other_media))
+            categories.update(categories_of(slugs, other))
         except ValueError:
             pass
-        media = media or other_media
+        media = media or clean_media(other.media)
         digest = digest or plain_digest(other.digest)
         url_w = url_w or other.url_w
     return Article(
@@ -167,7 +163,7 @@ def normalize_unless_known(item: ArticleItem, config: Config, store: Store,
     return clean(article, config)
 
 
-class NormalizePipeline(_SpiderPipeline):
+class NormalizePipeline(_RuntimePipeline):
     """Normalizes each ArticleItem; one that cannot be used is dropped with its reason, counted.
 
     An item the store already holds from the same source input is not cleaned again: it goes on
@@ -177,32 +173,35 @@ class NormalizePipeline(_SpiderPipeline):
     def handle(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
+        runtime = self.runtime
         try:
-            return normalize_unless_known(item, self.spider.config, self.spider.store, self.spider.slugs)
+            article = normalize_unless_known(item, runtime.config, runtime.store, runtime.slugs)
         except NotUsable as exc:
             raise self.drop(item, exc.reason, str(exc)) from None
+        return ArticleToStore(article, item.crawled_at) if isinstance(article, Article) else article
 
 
-class StorePipeline(_SpiderPipeline):
+class StorePipeline(_RuntimePipeline):
     """Dedupe and store in one atomic step per item; count new / unchanged / updated per source."""
 
     @property
     def store(self) -> Store:
-        return self.spider.store
+        return self.runtime.store
 
     def handle(self, item: Any) -> Any:
         if isinstance(item, MembershipItem):
             return self.add_membership(item)
         if isinstance(item, UnchangedSource):
-            self.spider.tracker.count(item.source, Outcome.UNCHANGED.value)
+            self.runtime.tracker.count(item.source, Outcome.UNCHANGED.value)
             article = None
             if self.merge_pending(item.article_id) or item.added_categories:
                 article = self.store.get(item.article_id)
             return StoredItem(item.source, article, Outcome.UNCHANGED, item.added_categories)
-        if not isinstance(item, Article):
+        if not isinstance(item, ArticleToStore):
             return item
-        result = self.store.upsert(item, self.spider.crawled_at)
-        self.spider.tracker.count(item.source, result.outcome.value)
+        item, crawled_at = item.article, item.crawled_at
+        result = self.store.upsert(item, crawled_at)
+        self.runtime.tracker.count(item.source, result.outcome.value)
         article = result.article or item
         if result.outcome is not Outcome.UNCHANGED:
             logger.debug("source %s: %s article %s %r", item.source, result.outcome.value, item.article_id, item.title)
@@ -216,24 +215,20 @@ class StorePipeline(_SpiderPipeline):
         They come from this crawl's other lists (items processed before this one), and in
         distributed mode from other workers' notes.
         """
-        waiting = self.spider.memberships_waiting(article_id)
-        notes = getattr(self.spider, "pending_notes", None)
-        if notes is not None:
-            waiting += [MembershipItem(crawled_at=self.spider.crawled_at, **note) for note in notes.take(article_id)]
+        waiting = self.runtime.memberships_waiting(article_id) + self.runtime.pending_notes(article_id)
         return any([bool(self.apply_membership(item)) for item in waiting])
 
     def apply_membership(self, item: MembershipItem) -> tuple[str, ...] | None:
-        media = clean_media(item.media)
         try:
-            categories = self.spider.slugs.categories_for(item.category, item.category_name, media)
+            categories = categories_of(self.runtime.slugs, item)
         except ValueError:
             categories = {}
-        return self.store.add_membership(item.article_id, categories, media=media,
+        return self.store.add_membership(item.article_id, categories, media=clean_media(item.media),
                                          digest=plain_digest(item.digest), url_w=item.url_w)
 
     def add_membership(self, item: MembershipItem) -> Any:
         added = self.apply_membership(item)
-        if added is None and self.spider.wait_for_article(item):
+        if added is None and self.runtime.wait_for_article(item):
             return item
         if not added:
             return item

@@ -11,6 +11,7 @@ from scrapy.settings import Settings
 from twisted.python.failure import Failure
 
 from .config import Config
+from .runtime import final_statuses
 from .spiders.news import NewsSpider
 from .store import RunStatus, StoreUnavailable
 from .storeguard import StoreGuard
@@ -40,7 +41,7 @@ def run_crawl(config: Config, sources: list[str] | None = None,
     spider = crawler.spider
     if spider is None:
         raise RuntimeError("the crawl did not start")
-    return spider.final_statuses
+    return final_statuses(crawler)
 
 
 def run(process: CrawlerProcess, crawler: Crawler, **kwargs: Any) -> None:

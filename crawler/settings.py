@@ -58,8 +58,10 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.BackoffRetryMiddleware": 550,
 }
 # A failing store stops the crawl (reason `store_unavailable`) with one log line: crawler/storeguard.py.
+# The runtime holds the store, the run tracker and each cycle's state for every component: crawler/runtime.py.
 EXTENSIONS = {
     "crawler.storeguard.StoreGuard": 0,
+    "crawler.runtime.CrawlRuntime": 10,
     "crawler.metrics.CrawlMetrics": 500,
 }
 SPIDER_MIDDLEWARES = {

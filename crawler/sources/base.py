@@ -64,6 +64,17 @@ class BadEntry:
 
 
 @dataclass
+class ArticleParts:
+    """What an article's responses gave so far. `next_url`: another page of it to fetch, `progress`
+    handed back with that page's response; None when the article is complete."""
+
+    content: str = ""
+    text: str = ""
+    next_url: str | None = None
+    progress: Any = None
+
+
+@dataclass
 class ListPage:
     entries: list[Entry] = field(default_factory=list)
     bad: list[BadEntry] = field(default_factory=list)
@@ -128,6 +139,14 @@ class SourceAdapter:
     def next_list_url(self, page: ListPage, url: str, template: str, page_no: int) -> str | None:
         """The next list page to request after `page` (page number `page_no` of `template`)."""
         return None
+
+    article_role = "article"
+    """What the article responses are called in logs and stats (the request's `role`)."""
+
+    def parse_article(self, text: str, url: str, entry: Entry, progress: Any) -> ArticleParts:
+        """An article response (`progress`: what the previous page of it gave, None on the first),
+        filling in the entry's fields the page knows better; SourceError when it cannot be used."""
+        raise NotImplementedError
 
     @staticmethod
     def collect(rows: list[Any], make_entry: Callable[[Any], Entry]) -> ListPage:

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..text.ids import info_code_for, source_article_id
 from ..text.clean import strip_bracket_title
-from .base import Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, text_of
+from .base import ArticleParts, Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, text_of
 
 LIST_SHAPES = ("records", "nodeList", "record")
 
 
-@dataclass
-class ArticleText:
-    content: str
-    text: str
-
-
 class ChoiceAdapter(SourceAdapter):
     kind = "choice"
+    article_role = "text"
 
     def start_urls(self) -> list[str]:
         return list(self.source.list_urls)
@@ -65,7 +59,7 @@ class ChoiceAdapter(SourceAdapter):
             entry.summary = strip_bracket_title(text_of(pick(row, "simdigest", "digest")), title)
         return entry
 
-    def parse_text(self, text: str) -> ArticleText:
+    def parse_article(self, text: str, url: str, entry: Entry, progress: Any = None) -> ArticleParts:
         """The text endpoint: `content` and `text`, both kept; error when both are empty."""
         data = load_json_lenient(text, "text")
         if isinstance(data, dict) and isinstance(data.get("data"), dict):
@@ -76,4 +70,4 @@ class ChoiceAdapter(SourceAdapter):
         body = text_of(pick(data, "text", "Text"))
         if not content and not body:
             raise SourceError("empty_article", "text endpoint sent empty content and text")
-        return ArticleText(content=content, text=body)
+        return ArticleParts(content=content, text=body)

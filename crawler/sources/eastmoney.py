@@ -9,7 +9,8 @@ from urllib.parse import urljoin, urlsplit
 from parsel import Selector
 
 from ..text.ids import page_article_id, source_article_id
-from .base import Entry, ListPage, SourceAdapter, SourceError, load_json_lenient, pick, text_of
+from .base import (ArticleParts, BlockedError, Entry, ListPage, SourceAdapter, SourceError, is_block_page,
+                   load_json_lenient, pick, text_of)
 
 TITLE_SUFFIX_RE = re.compile(r"\s*[_|-]\s*东方财富网.*$")
 MEDIA_PREFIX_RE = re.compile(r"^\s*(来源|文章来源)\s*[:：]\s*")
@@ -25,6 +26,15 @@ class ArticlePage:
     summary: str
     body: str
     continuations: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PagedArticle:
+    """An article's pages read so far: the first, the bodies of the others, the URLs done."""
+
+    first: ArticlePage
+    rest: list[str]
+    done: list[str]
 
 
 class EastmoneyAdapter(SourceAdapter):
@@ -81,7 +91,28 @@ class EastmoneyAdapter(SourceAdapter):
             summary=text_of(row.get("summary")),
         )
 
-    def parse_article(self, html: str, url: str, article_id: str) -> ArticlePage:
+    def parse_article(self, text: str, url: str, entry: Entry, progress: PagedArticle | None) -> ArticleParts:
+        """One page of the article; the next one to fetch, or, once all are read, the whole body
+        (the entry takes the title, time, media and summary of page 1 where the page has them)."""
+        if is_block_page(text) and "ContentBody" not in text:
+            raise BlockedError("block page instead of the article")
+        page = self.parse_page(text, url, entry.article_id)
+        if progress is None:
+            progress, remaining = PagedArticle(page, [], [url]), page.continuations
+        else:
+            progress = PagedArticle(progress.first, progress.rest + [page.body], progress.done + [url])
+            remaining = progress.first.continuations
+        remaining = [other for other in remaining if other not in progress.done]
+        if remaining:
+            return ArticleParts(next_url=remaining[0], progress=progress)
+        first = progress.first
+        entry.title = first.title or entry.title
+        entry.time_text = entry.time_text or first.time_text
+        entry.media = first.media or entry.media
+        entry.summary = first.summary or entry.summary
+        return ArticleParts(content="".join([first.body, *progress.rest]))
+
+    def parse_page(self, html: str, url: str, article_id: str) -> ArticlePage:
         """One article page in either template; page 1 also lists the continuation pages."""
         sel = Selector(text=html)
         body = sel.css("#ContentBody")

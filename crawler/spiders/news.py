@@ -1,9 +1,13 @@
-"""The one spider: request each source's lists, skip the known, fetch the new, build items."""
+"""The one spider: request each source's lists, skip the known, fetch the new, build items.
+
+What the spider shares with the pipelines and middlewares — the store, the run tracker, the state
+of each source's cycle — lives in the crawler's runtime (crawler/runtime.py), not on the spider;
+what a source's responses mean is its adapter's business (crawler/sources/).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
@@ -13,28 +17,18 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
+from scrapy.exceptions import IgnoreRequest
 from twisted.python.failure import Failure
 
-from ..config import Config, SourceConfig, load_config
+from ..config import Config, SourceConfig
+from ..filing import categories_of
 from ..items import ArticleItem, MembershipItem
-from ..sources import adapter_for
-from ..sources.base import BlockedError, EmptyResponseError, Entry, SourceAdapter, SourceError, is_block_page
-from ..sources.choice import ChoiceAdapter
-from ..sources.eastmoney import ArticlePage, EastmoneyAdapter
-from ..status import RunTracker
-from ..store import RunStatus, Store, open_store
+from ..runtime import EPOCH, CrawlRuntime, Cycle, config_from_settings, runtime_of
+from ..sources.base import BlockedError, EmptyResponseError, Entry, SourceError, is_block_page
 from ..text.ids import article_version
-from ..text.clean import clean_media
-from ..text.slugs import CategorySlugs
 from ..text.times import BEIJING
 
 logger = logging.getLogger(__name__)
-
-
-def config_from_settings(settings: BaseSettings) -> Config:
-    """The Config in `FINEWS_CONFIG`: an object (set by `finews`), a path, or None (defaults)."""
-    value = settings.get("FINEWS_CONFIG")
-    return value if isinstance(value, Config) else load_config(value or None)
 
 
 def crawl_settings(config: Config) -> dict[str, Any]:
@@ -62,20 +56,9 @@ def response_text(response: Response) -> str:
     return response.body.decode("utf-8", errors="replace")
 
 
-def category_slugs(config: Config, store: Store) -> CategorySlugs:
-    """The slugs of this crawl, knowing the stored categories and the sources' fixed ones."""
-    known = {summary.slug: summary.name for summary in store.categories()}
-    for source in config.sources:
-        if source.category:
-            known.setdefault(source.category, source.category_name or source.category)
-    return CategorySlugs(config.category_slugs, known)
-
-
 class NewsSpider(scrapy.Spider):
     name = "news"
 
-    config: Config
-    store: Store
     sources: list[SourceConfig]
 
     def __init__(self, source: str | list[str] | None = None, *args: Any, **kwargs: Any):
@@ -83,14 +66,6 @@ class NewsSpider(scrapy.Spider):
         if isinstance(source, str):
             source = [name.strip() for name in source.split(",") if name.strip()]
         self.wanted = list(source or [])
-        self.adapters: dict[str, SourceAdapter] = {}
-        self.blocked: dict[str, str] = {}
-        self.pending: set[str] = set()
-        self.fetched: set[str] = set()
-        self.unstored: set[str] = set()  # ids the store did not hold when listed: their input is not looked up
-        self.deferred: dict[str, list[MembershipItem]] = defaultdict(list)
-        self.waiting: dict[str, list[MembershipItem]] = defaultdict(list)
-        self.final_statuses: dict[str, RunStatus] = {}
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -100,217 +75,167 @@ class NewsSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "NewsSpider":
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.config = config_from_settings(crawler.settings)
-        spider.sources = spider.select_sources(spider.wanted)
-        spider.adapters = {s.name: adapter_for(s) for s in spider.sources}
-        spider.store = open_store(spider.config.store.url)
-        spider.slugs = category_slugs(spider.config, spider.store)
-        spider.crawled_at = datetime.now(BEIJING)
-        spider.tracker = RunTracker(crawler, spider.store, [s.name for s in spider.sources],
-                                    spider.crawled_at)
+        spider.sources = spider.select_sources(config_from_settings(crawler.settings), spider.wanted)
         crawler.signals.connect(spider.item_failed, signal=signals.item_error)
         return spider
 
-    def select_sources(self, names: list[str]) -> list[SourceConfig]:
+    @staticmethod
+    def select_sources(config: Config, names: list[str]) -> list[SourceConfig]:
         if not names:
-            return [s for s in self.config.sources if s.enabled]
-        known = {s.name for s in self.config.sources}
+            return [s for s in config.sources if s.enabled]
+        known = {s.name for s in config.sources}
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ValueError(f"unknown source {unknown[0]!r}; configured: {', '.join(sorted(known)) or 'none'}")
-        return [self.config.source(n) for n in names]
+        return [config.source(n) for n in names]
+
+    @property
+    def runtime(self) -> CrawlRuntime:
+        return runtime_of(self.crawler)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        self.tracker.started()
+        self.runtime.tracker.started()
         for source in self.sources:
-            adapter = self.adapters[source.name]
+            adapter = self.runtime.adapters[source.name]
             for template, url in zip(source.list_urls, adapter.start_urls()):
-                yield self.list_request(source, url, template, 1)
+                yield self.list_request(source, url, template, 1, None)
 
-    def request(self, source: SourceConfig, url: str, callback: Any, role: str, **kwargs: Any) -> scrapy.Request:
-        meta = {"source": source.name, "role": role, "handle_httpstatus_all": True, "download_slot": source.name}
+    def request(self, source: SourceConfig, url: str, callback: Any, role: str, epoch: int | None,
+                **kwargs: Any) -> scrapy.Request:
+        meta = {"source": source.name, "role": role, "handle_httpstatus_all": True, "download_slot": source.name,
+                EPOCH: epoch}
         meta.update(kwargs.pop("meta", {}))
         return scrapy.Request(url, callback=callback, errback=self.request_failed, meta=meta,
                               headers={"Referer": source.referer}, **kwargs)
 
-    def list_request(self, source: SourceConfig, url: str, template: str, page: int) -> scrapy.Request:
-        return self.request(source, url, self.parse_list, "list", dont_filter=True,
-                            meta={"template": template, "page": page},
-                            )
+    def list_request(self, source: SourceConfig, url: str, template: str, page: int,
+                     epoch: int | None) -> scrapy.Request:
+        return self.request(source, url, self.parse_list, "list", epoch, dont_filter=True,
+                            meta={"template": template, "page": page})
 
     # -- lists ---------------------------------------------------------------------------
 
     def parse_list(self, response: Response) -> Iterator[Any]:
-        source = self.config.source(response.meta["source"])
-        text = self.usable_text(source, response, "list")
+        runtime = self.runtime
+        source = runtime.sources[response.meta["source"]]
+        cycle = runtime.cycle_of(response.request)
+        listed_at = datetime.now(BEIJING)
+        runtime.list_read(cycle)
+        text = self.usable_text(cycle, response, "list")
         if text is None:
             return
-        adapter = self.adapters[source.name]
+        adapter = runtime.adapters[source.name]
+        tracker = runtime.tracker
         try:
             page = adapter.parse_list(text, response.url)
         except BlockedError as exc:
-            self.block(source, response.url, str(exc))
+            runtime.block(cycle, response.url, str(exc))
             return
         except EmptyResponseError as exc:
-            self.tracker.list_ok(source.name)
-            self.tracker.count(source.name, "empty_lists")
+            tracker.list_ok(source.name)
+            tracker.count(source.name, "empty_lists")
             logger.warning("source %s: %s at %s; nothing listed", source.name, exc, response.url)
             return
         except SourceError as exc:
-            self.tracker.error(source.name, exc.reason, response.url, str(exc))
+            tracker.error(source.name, exc.reason, response.url, str(exc))
             return
-        self.tracker.list_ok(source.name)
-        self.tracker.count(source.name, "listed", len(page.entries) + len(page.bad))
+        tracker.list_ok(source.name)
+        tracker.count(source.name, "listed", len(page.entries) + len(page.bad))
         for bad in page.bad:
-            self.tracker.dropped(source.name, bad.reason, response.url, bad.detail)
+            tracker.dropped(source.name, bad.reason, response.url, bad.detail)
         ids = [entry.article_id for entry in page.entries]
-        known, filed = self.store.known_titles(ids), self.store.known_categories(ids)
+        known, filed = runtime.store.known_titles(ids), runtime.store.known_categories(ids)
         for entry in page.entries:
-            yield from self.handle_entry(source, entry, known, response.meta.get("epoch"), filed)
+            yield from self.handle_entry(source, cycle, entry, listed_at, known, filed)
         next_url = adapter.next_list_url(page, response.url, response.meta["template"], response.meta["page"])
         if next_url:
-            yield self.list_request(source, next_url, response.meta["template"], response.meta["page"] + 1)
+            yield self.list_request(source, next_url, response.meta["template"], response.meta["page"] + 1,
+                                    cycle.epoch)
 
-    def handle_entry(self, source: SourceConfig, entry: Entry, known: dict[str, str],
-                     epoch: int | None = None, filed: dict[str, frozenset[str]] | None = None) -> Iterator[Any]:
-        article_id = entry.article_id
-        if article_id in self.pending:
-            self.tracker.count(source.name, "unchanged")
-            yield from self.defer(source, entry)
+    def handle_entry(self, source: SourceConfig, cycle: Cycle, entry: Entry, listed_at: datetime,
+                     known: dict[str, str], filed: dict[str, frozenset[str]]) -> Iterator[Any]:
+        runtime, article_id = self.runtime, entry.article_id
+        if runtime.fetching(cycle, article_id):
+            runtime.tracker.count(source.name, "unchanged")
+            yield from runtime.defer(cycle, self.membership(source, entry, listed_at), entry.title)
             return
-        if article_id in self.fetched or known.get(article_id) == entry.title:
-            self.tracker.count(source.name, "unchanged")
-            if article_id in self.fetched or not self.filed_under(source, entry, (filed or {}).get(article_id)):
-                yield self.membership(source, entry)
+        fetched = runtime.has_fetched(cycle, article_id)
+        if fetched or known.get(article_id) == entry.title:
+            runtime.tracker.count(source.name, "unchanged")
+            if fetched or not self.filed_under(source, entry, listed_at, filed.get(article_id)):
+                yield self.membership(source, entry, listed_at)
             return
         if article_id not in known:
-            self.unstored.add(article_id)
+            cycle.unstored.add(article_id)
         if entry.complete:
-            self.fetched.add(article_id)
-            yield self.article_item(source, entry, content=entry.content)
+            cycle.fetched.add(article_id)
+            yield self.article_item(source, cycle, entry, listed_at, content=entry.content)
             return
-        if not self.claim(entry):
-            self.tracker.count(source.name, "unchanged")
-            yield from self.defer(source, entry)
+        if not runtime.claim(entry):
+            runtime.tracker.count(source.name, "unchanged")
+            yield from runtime.defer(cycle, self.membership(source, entry, listed_at), entry.title)
             return
-        self.pending.add(article_id)
-        adapter = self.adapters[source.name]
-        meta = {"finews_version": article_version(entry.title, epoch)} if epoch is not None else {}
-        if isinstance(adapter, ChoiceAdapter):
-            yield self.request(source, entry.fetch_url, self.parse_text, "text", cb_kwargs={"entry": entry},
-                               meta=meta)
-        else:
-            yield self.request(source, entry.fetch_url, self.parse_page, "article",
-                               cb_kwargs={"entry": entry, "first": None, "rest": []}, meta=meta)
+        cycle.pending.add(article_id)
+        meta = {"finews_version": article_version(entry.title, cycle.epoch)} if cycle.epoch is not None else {}
+        yield self.request(source, entry.fetch_url, self.parse_article, runtime.adapters[source.name].article_role,
+                           cycle.epoch, cb_kwargs={"entry": entry, "listed_at": listed_at, "progress": None},
+                           meta=meta)
 
-    def filed_under(self, source: SourceConfig, entry: Entry, categories: frozenset[str] | None) -> bool:
+    def filed_under(self, source: SourceConfig, entry: Entry, listed_at: datetime,
+                    categories: frozenset[str] | None) -> bool:
         """Whether the stored article is already in the category this entry would file it under."""
         if not categories:
             return False
         try:
-            wanted = self.slugs.categories_for(source.category, source.category_name, clean_media(entry.media))
+            wanted = categories_of(self.runtime.slugs, self.membership(source, entry, listed_at))
         except ValueError:
             return True
         return set(wanted) <= categories
 
-    def claim(self, entry: Entry) -> bool:
-        """Whether this crawl fetches the article (always, in one process)."""
-        return True
-
-    def defer(self, source: SourceConfig, entry: Entry) -> Iterator[Any]:
-        """The article is being fetched: its item will carry this entry's membership too."""
-        self.deferred[entry.article_id].append(self.membership(source, entry))
-        return iter(())
-
-    def membership(self, source: SourceConfig, entry: Entry) -> MembershipItem:
-        return MembershipItem(source=source.name, article_id=entry.article_id, crawled_at=self.crawled_at,
+    def membership(self, source: SourceConfig, entry: Entry, listed_at: datetime) -> MembershipItem:
+        return MembershipItem(source=source.name, article_id=entry.article_id, crawled_at=listed_at,
                               media=entry.media, category=source.category,
                               category_name=source.category_name, digest=entry.digest, url_w=entry.url_w)
 
     # -- articles ------------------------------------------------------------------------
 
-    def parse_text(self, response: Response, entry: Entry) -> Iterator[Any]:
-        source = self.config.source(response.meta["source"])
-        text = self.usable_text(source, response, "text")
+    def parse_article(self, response: Response, entry: Entry, listed_at: datetime, progress: Any) -> Iterator[Any]:
+        runtime = self.runtime
+        source = runtime.sources[response.meta["source"]]
+        cycle = runtime.cycle_of(response.request)
+        adapter = runtime.adapters[source.name]
+        text = self.usable_text(cycle, response, adapter.article_role)
         if text is None:
-            return self.give_up(entry)
+            cycle.give_up(entry.article_id)
+            return
         try:
-            article = self.adapters[source.name].parse_text(text)
+            parts = adapter.parse_article(text, response.url, entry, progress)
         except BlockedError as exc:
-            self.block(source, response.url, str(exc))
-            return self.give_up(entry)
+            runtime.block(cycle, response.url, str(exc))
+            cycle.give_up(entry.article_id)
+            return
         except SourceError as exc:
-            self.tracker.dropped(source.name, exc.reason, response.url, f"article {entry.article_id}: {exc}")
-            return self.give_up(entry)
-        return self.finish(source, entry, content=article.content, text=article.text)
-
-    def parse_page(self, response: Response, entry: Entry, first: ArticlePage | None,
-                   rest: list[str]) -> Iterator[Any]:
-        source = self.config.source(response.meta["source"])
-        html = self.usable_text(source, response, "article")
-        if html is None:
-            return self.give_up(entry)
-        if is_block_page(html) and "ContentBody" not in html:
-            self.block(source, response.url, "block page instead of the article")
-            return self.give_up(entry)
-        adapter = self.adapters[source.name]
-        assert isinstance(adapter, EastmoneyAdapter)
-        try:
-            page = adapter.parse_article(html, response.url, entry.article_id)
-        except SourceError as exc:
-            self.tracker.dropped(source.name, exc.reason, response.url, f"article {entry.article_id}: {exc}")
-            return self.give_up(entry)
-        if first is None:
-            first, remaining = page, page.continuations
-        else:
-            rest = rest + [page.body]
-            remaining = [url for url in first.continuations if url not in response.meta["done"]]
-        done = response.meta.get("done", []) + [response.url]
-        remaining = [url for url in remaining if url not in done]
-        if remaining:
-            meta = {"done": done, "finews_version": response.meta.get("finews_version")}
-            return iter([self.request(source, remaining[0], self.parse_page, "article",
-                                      cb_kwargs={"entry": entry, "first": first, "rest": rest}, meta=meta)])
-        return self.finish_page(source, entry, first, rest)
-
-    def finish_page(self, source: SourceConfig, entry: Entry, first: ArticlePage, rest: list[str]) -> Iterator[Any]:
-        body = "".join([first.body, *rest])
-        entry.title = first.title or entry.title
-        entry.time_text = entry.time_text or first.time_text
-        entry.media = first.media or entry.media
-        entry.summary = first.summary or entry.summary
-        return self.finish(source, entry, content=body)
-
-    def finish(self, source: SourceConfig, entry: Entry, content: str = "", text: str = "") -> Iterator[Any]:
-        """The article item, carrying the other lists' entries seen while it was fetched."""
-        self.pending.discard(entry.article_id)
-        self.fetched.add(entry.article_id)
-        item = self.article_item(source, entry, content=content, text=text)
-        item.also_listed = self.deferred.pop(entry.article_id, [])
+            runtime.tracker.dropped(source.name, exc.reason, response.url, f"article {entry.article_id}: {exc}")
+            cycle.give_up(entry.article_id)
+            return
+        if parts.next_url is not None:
+            yield self.request(source, parts.next_url, self.parse_article, adapter.article_role, cycle.epoch,
+                               cb_kwargs={"entry": entry, "listed_at": listed_at, "progress": parts.progress},
+                               meta={"finews_version": response.meta.get("finews_version")})
+            return
+        cycle.pending.discard(entry.article_id)
+        cycle.fetched.add(entry.article_id)
+        item = self.article_item(source, cycle, entry, listed_at, content=parts.content, text=parts.text)
+        item.also_listed = cycle.deferred.pop(entry.article_id, [])
         yield item
 
-    def wait_for_article(self, item: MembershipItem) -> bool:
-        """Keep a membership whose article was fetched but is not stored yet; False if none is coming."""
-        if item.article_id not in self.fetched:
-            return False
-        self.waiting[item.article_id].append(item)
-        return True
-
-    def memberships_waiting(self, article_id: str) -> list[MembershipItem]:
-        return self.waiting.pop(article_id, [])
-
-    def give_up(self, entry: Entry) -> Iterator[Any]:
-        self.pending.discard(entry.article_id)
-        self.unstored.discard(entry.article_id)
-        self.deferred.pop(entry.article_id, None)
-        return iter(())
-
-    def article_item(self, source: SourceConfig, entry: Entry, content: str = "", text: str = "") -> ArticleItem:
-        maybe_stored = entry.article_id not in self.unstored
-        self.unstored.discard(entry.article_id)
+    def article_item(self, source: SourceConfig, cycle: Cycle, entry: Entry, listed_at: datetime,
+                     content: str = "", text: str = "") -> ArticleItem:
+        maybe_stored = entry.article_id not in cycle.unstored
+        cycle.unstored.discard(entry.article_id)
         return ArticleItem(
             source=source.name, source_kind=source.kind, article_id=entry.article_id, title=entry.title,
-            time_text=entry.time_text, link=entry.link or entry.fetch_url, crawled_at=self.crawled_at,
+            time_text=entry.time_text, link=entry.link or entry.fetch_url, crawled_at=listed_at,
             media=entry.media, content=content, text=text,
             summary=entry.summary, digest=entry.digest, url_w=entry.url_w,
             category=source.category, category_name=source.category_name, maybe_stored=maybe_stored,
@@ -318,51 +243,41 @@ class NewsSpider(scrapy.Spider):
 
     # -- failures ------------------------------------------------------------------------
 
-    def usable_text(self, source: SourceConfig, response: Response, what: str) -> str | None:
+    def usable_text(self, cycle: Cycle, response: Response, what: str) -> str | None:
         """The body when the response can be parsed; None after logging and counting why not."""
-        if source.name in self.blocked:
+        runtime = self.runtime
+        if runtime.blocked(cycle):
             return None
         if response.status == 403:
-            self.block(source, response.url, f"HTTP 403 on the {what}")
+            runtime.block(cycle, response.url, f"HTTP 403 on the {what}")
             return None
         if response.status != 200:
-            self.tracker.error(source.name, f"http_{response.status}", response.url,
-                               f"HTTP {response.status} on the {what}")
+            runtime.tracker.error(cycle.source, f"http_{response.status}", response.url,
+                                  f"HTTP {response.status} on the {what}")
             return None
         text = response_text(response)
-        if what != "article" and is_block_page(text):
-            self.block(source, response.url, f"block page instead of the {what}")
+        if what == "list" and is_block_page(text):
+            runtime.block(cycle, response.url, f"block page instead of the {what}")
             return None
         return text
 
-    def block(self, source: SourceConfig, url: str, reason: str) -> None:
-        if source.name not in self.blocked:
-            self.blocked[source.name] = reason
-            self.tracker.blocked(source.name, url, reason)
-
-    def request_failed(self, failure: Failure) -> Iterator[Any]:
+    def request_failed(self, failure: Failure) -> None:
         request = failure.request
         name = request.meta.get("source", "?")
-        from scrapy.exceptions import IgnoreRequest
-
+        tracker = self.runtime.tracker
         if failure.check(IgnoreRequest):
-            self.tracker.count(name, "skipped_requests")
+            tracker.count(name, "skipped_requests")
             logger.debug("source %s: skipped %s: %s", name, request.url, failure.value)
         else:
             reason = failure.type.__name__ if failure.type else "error"
-            self.tracker.error(name, reason, request.url, failure.getErrorMessage() or reason)
+            tracker.error(name, reason, request.url, failure.getErrorMessage() or reason)
         entry = request.cb_kwargs.get("entry")
-        return self.give_up(entry) if entry is not None else iter(())
+        if entry is not None:
+            self.runtime.cycle_of(request).give_up(entry.article_id)
 
     def item_failed(self, item: Any, response: Response | None, spider: scrapy.Spider, failure: Failure) -> None:
         """A pipeline raised: count it against the source (the log formatter has logged it)."""
         source = getattr(item, "source", "?")
         reason = failure.type.__name__ if failure.type else "error"
-        self.tracker.count(source, "errors")
-        self.tracker.count(source, f"errors/{reason}")
-
-    def closed(self, reason: str) -> None:
-        try:
-            self.final_statuses = self.tracker.finished(self.blocked, reason)
-        finally:
-            self.store.close()
+        self.runtime.tracker.count(source, "errors")
+        self.runtime.tracker.count(source, f"errors/{reason}")

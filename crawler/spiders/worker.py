@@ -1,11 +1,15 @@
-"""The worker spider: the news spider fed from the shared scrapy-redis frontier (`finews worker`)."""
+"""The worker spider: the news spider fed from the shared scrapy-redis frontier (`finews worker`).
+
+Its runtime, `SharedRuntime`, puts what workers share in Redis: the cycle's counts, its block,
+the fetch claims and the memberships noted for an article another worker fetches.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, MutableMapping
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import scrapy
@@ -15,38 +19,15 @@ from twisted.internet import task
 
 from ..distributed import (START_KEY, WORKERS_KEY, FetchClaims, PendingMemberships, SharedCounters, connect,
                            heartbeat, worker_name)
+from ..items import MembershipItem
+from ..runtime import CrawlRuntime, Cycle, config_from_settings
 from ..sources.base import Entry
-from ..config import SourceConfig
 from ..status import RunTracker
+from ..text.times import BEIJING
 from .news import NewsSpider
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10.0
-
-
-class SharedBlocks(MutableMapping[str, str]):
-    """The sources blocked in their current cycle, as every worker sees them."""
-
-    def __init__(self, counters: SharedCounters):
-        self.counters = counters
-
-    def __getitem__(self, source: str) -> str:
-        reason = self.counters.blocked(source)
-        if reason is None:
-            raise KeyError(source)
-        return reason
-
-    def __setitem__(self, source: str, reason: str) -> None:
-        self.counters.block(source, reason)
-
-    def __delitem__(self, source: str) -> None:
-        raise TypeError("a block lasts until the source's next cycle")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 class SharedRunTracker(RunTracker):
@@ -68,6 +49,54 @@ class SharedRunTracker(RunTracker):
         return {}
 
 
+class SharedRuntime(CrawlRuntime):
+    """The crawl runtime of a worker: cycles numbered by the scheduler's epochs, shared through Redis.
+
+    A block is read from Redis once per list page of the cycle (a block set by one worker is seen
+    by the others at their next list page), never per request.
+    """
+
+    def __init__(self, crawler: Crawler):
+        self.client = connect(config_from_settings(crawler.settings))
+        self.counters = SharedCounters(self.client)
+        super().__init__(crawler)
+        crawl = self.config.crawl
+        self.claims = FetchClaims(self.client, lease=crawl.download_timeout * (crawl.retry_times + 2))
+        self.notes = PendingMemberships(self.client)
+        self.worker = worker_name()
+
+    def make_tracker(self, sources: list[str]) -> RunTracker:
+        return SharedRunTracker(self.crawler, self.counters, store=self.store, sources=sources, started=self.started)
+
+    def list_read(self, cycle: Cycle) -> None:
+        cycle.blocked = cycle.blocked or self.counters.blocked(cycle.source)
+
+    def block(self, cycle: Cycle, url: str, reason: str) -> None:
+        if cycle.blocked is None:
+            self.counters.block(cycle.source, reason)
+        super().block(cycle, url, reason)
+
+    def claim(self, entry: Entry) -> bool:
+        """Take the article's fetch for this worker; a claim lapses so a dead worker's is retried."""
+        return self.claims.take(entry.article_id, entry.title, self.worker)
+
+    def defer(self, cycle: Cycle, membership: MembershipItem, title: str) -> list[MembershipItem]:
+        """Another fetch is under way, maybe on another worker: note this membership for whoever
+        stores the article, then look once more, in case it was stored meanwhile."""
+        self.notes.note(membership.article_id, asdict(membership, dict_factory=_json_safe))
+        stored = self.store.known_titles([membership.article_id]).get(membership.article_id)
+        return [membership] if stored == title else []
+
+    def pending_notes(self, article_id: str) -> list[MembershipItem]:
+        return [MembershipItem(crawled_at=datetime.now(BEIJING), **note) for note in self.notes.take(article_id)]
+
+    def spider_closed(self, reason: str) -> None:
+        try:
+            super().spider_closed(reason)
+        finally:
+            self.client.close()
+
+
 class NewsWorkerSpider(RedisMixin, NewsSpider):
     name = "news-worker"
     redis_key = START_KEY
@@ -75,15 +104,6 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "NewsWorkerSpider":
         spider = super().from_crawler(crawler, *args, **kwargs)
-        client = connect(spider.config)
-        counters = SharedCounters(client)
-        spider.client = client
-        spider.pending_notes = PendingMemberships(client)
-        crawl = spider.config.crawl
-        spider.claims = FetchClaims(client, lease=crawl.download_timeout * (crawl.retry_times + 2))
-        spider.blocked = SharedBlocks(counters)
-        spider.tracker = SharedRunTracker(crawler, counters, store=spider.store,
-                                          sources=[s.name for s in spider.sources], started=spider.crawled_at)
         spider.name_in_frontier = worker_name()
         spider.setup_redis(crawler)
         spider.beat = None
@@ -92,7 +112,9 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
     async def start(self):  # type: ignore[override]
         # Made here, not in from_crawler: a LoopingCall imports the reactor, which must not
         # happen before Scrapy has installed the one its settings name.
-        self.beat = task.LoopingCall(heartbeat, self.client, self.name_in_frontier)
+        runtime = self.runtime
+        assert isinstance(runtime, SharedRuntime), "worker_settings() puts SharedRuntime in EXTENSIONS"
+        self.beat = task.LoopingCall(heartbeat, runtime.client, self.name_in_frontier)
         self.beat.start(HEARTBEAT_SECONDS, now=True)
         logger.info("worker %s consuming %s", self.name_in_frontier, self.redis_key)
         for request in self.start_requests():
@@ -102,31 +124,18 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
         try:
             message = json.loads(data)
             meta = message["meta"]
-            source = self.config.source(meta["source"])
+            source = self.runtime.sources[meta["source"]]
         except (ValueError, KeyError, TypeError) as exc:
             logger.error("worker: unreadable frontier message %r: %s", data[:200], exc)
             return None
-        request = self.list_request(source, message["url"], meta["template"], meta.get("page", 1))
-        request.meta["epoch"] = meta.get("epoch")
-        return request
-
-    def claim(self, entry: Entry) -> bool:
-        """Take the article's fetch for this worker; a claim lapses so a dead worker's is retried."""
-        return self.claims.take(entry.article_id, entry.title, self.name_in_frontier)
-
-    def defer(self, source: SourceConfig, entry: Entry) -> Iterator[Any]:
-        """Another fetch is under way, maybe on another worker: note this membership for whoever
-        stores the article, then look once more, in case it was stored meanwhile."""
-        membership = self.membership(source, entry)
-        self.pending_notes.note(entry.article_id, asdict(membership, dict_factory=_json_safe))
-        if self.store.known_titles([entry.article_id]).get(entry.article_id) == entry.title:
-            yield membership
+        return self.list_request(source, message["url"], meta["template"], meta.get("page", 1), meta.get("epoch"))
 
     def closed(self, reason: str) -> None:
         if self.beat is not None and self.beat.running:
             self.beat.stop()
-        self.client.hdel(WORKERS_KEY, self.name_in_frontier)
-        super().closed(reason)
+        runtime = self.runtime
+        assert isinstance(runtime, SharedRuntime)
+        runtime.client.hdel(WORKERS_KEY, self.name_in_frontier)
 
 
 def _json_safe(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
