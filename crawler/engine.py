@@ -39,6 +39,7 @@ from twisted.python.failure import Failure
 
 from .config import Config, load_config
 from .runner import crawl_settings_for
+from .runtime import final_statuses
 from .store import STORE_UNAVAILABLE, RunStatus, StoreUnavailable
 from .store.codec import run_from_json, run_to_json
 from .text.times import BEIJING
@@ -109,8 +110,7 @@ class Engine:
 
     def cycle_ended(self, result: Any, cycle: int, source: str, crawler: Crawler, begun: datetime) -> None:
         self.cycles.pop(cycle, None)
-        spider = getattr(crawler, "spider", None)
-        status = getattr(spider, "final_statuses", {}).get(source)
+        status = final_statuses(crawler).get(source)
         if isinstance(result, Failure):
             if result.check(StoreUnavailable):
                 logger.error("%s; the crawl of %s did not start", result.value, source)

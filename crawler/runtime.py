@@ -214,5 +214,10 @@ def runtime_of(crawler: Crawler) -> CrawlRuntime:
 
 
 def final_statuses(crawler: Crawler) -> dict[str, RunStatus]:
-    """Each source's run status once the crawl has ended (by source name)."""
-    return runtime_of(crawler).final_statuses
+    """Each source's run status once the crawl has ended (by source name); none when the crawl
+    stopped before its runtime was made (a store that could not be opened, say)."""
+    try:
+        runtime = crawler.get_extension(CrawlRuntime)
+    except RuntimeError:
+        return {}
+    return runtime.final_statuses if runtime is not None else {}
