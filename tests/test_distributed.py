@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from crawler.config import load_config
 from crawler.samplesite import SampleSite
 from crawler.store import ALL, only_categories, open_store
+from crawler.text.times import BEIJING
 
 from crawlkit import ROOT, expected_articles, finews_env, run_finews, write_config
 from feedcheck import check_atom
@@ -106,3 +108,67 @@ def test_a_killed_worker_loses_no_article_after_the_next_cycle(tmp_path, redis_u
             stop(workers)
     with open_store(load_config(config).store.url) as store:
         assert store.count(ALL) == len(expected)
+
+
+def rss_kib(proc: subprocess.Popen) -> int:
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for worker {proc.pid}")
+
+
+def test_two_workers_publish_every_edit_within_two_cycles_over_twenty_cycles(tmp_path, redis_url):
+    expected = expected_articles()
+    sources = ("choice-rolling", "choice-media", "choice-market")
+    with SampleSite() as site:
+        config = distributed_config(site, tmp_path, redis_url, every="2s")
+        loaded = load_config(config)
+        workers = start_workers(config, tmp_path, 2)
+        scheduler = Scheduler(config, tmp_path / "scheduler.log")
+
+        def enqueued() -> dict[str, int]:
+            text = scheduler.text()
+            return {name: text.count(f"enqueued {name}'s list requests") for name in sources}
+
+        def cycles_since(before: dict[str, int]) -> int:
+            now = enqueued()
+            return min(now[name] - before[name] for name in sources)
+
+        edits: dict[str, int] = {}
+        try:
+            wait_stored(config, len(expected))
+            wait_published(config)
+            start = enqueued()
+            memory_before = [rss_kib(w) for w in workers]
+            with open_store(loaded.store.url) as store:
+                for n, article_id in enumerate(sorted(expected)[:10], start=1):
+                    title = f"{expected[article_id]['title']}（第{n}次更正）"
+                    published = store.get(article_id).published
+                    before, edited_at = enqueued(), datetime.now(BEIJING).replace(microsecond=0)
+                    site.edit_title(article_id, title)
+                    while (stored := store.get(article_id)).title != title:
+                        assert cycles_since(before) < 3, f"edit {n} of {article_id} not stored within two cycles"
+                        time.sleep(0.1)
+                    assert edited_at <= stored.updated <= datetime.now(BEIJING)
+                    assert stored.published == published
+                    feed = loaded.site.output_dir / "all" / "atom.xml"
+                    while title not in feed.read_text(encoding="utf-8"):
+                        assert cycles_since(before) < 3, f"edit {n} of {article_id} not published within two cycles"
+                        time.sleep(0.1)
+                    edits[article_id] = edits.get(article_id, 0) + 1
+                while cycles_since(start) < 20:
+                    assert all(w.poll() is None for w in workers), "a worker died"
+                    time.sleep(0.2)
+            memory_after = [rss_kib(w) for w in workers]
+        finally:
+            assert scheduler.stop() == 0
+            stop(workers)
+        hits = [h.path for h in site.hits if h.route == "text"]
+    for article_id in expected:
+        assert sum(article_id in path for path in hits) == 1 + edits.get(article_id, 0), article_id
+    with open_store(loaded.store.url) as store:
+        assert store.count(ALL) == len(expected)
+        for article_id in edits:
+            assert "更正" in store.get(article_id).title
+    for before_kib, after_kib in zip(memory_before, memory_after):
+        assert after_kib - before_kib < 10 * 1024, f"worker RSS grew from {before_kib} to {after_kib} KiB"

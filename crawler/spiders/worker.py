@@ -28,6 +28,9 @@ from .news import NewsSpider
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10.0
+FRONTIER_POLL_SECONDS = 0.5
+"""How often an idle worker looks for list requests: scrapy-redis looks only when Scrapy reports the
+spider idle, at most every 5 s (the engine's heartbeat), longer than a short `every`."""
 
 
 class SharedRunTracker(RunTracker):
@@ -106,7 +109,7 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.name_in_frontier = worker_name()
         spider.setup_redis(crawler)
-        spider.beat = None
+        spider.beat = spider.poll = None
         return spider
 
     async def start(self):  # type: ignore[override]
@@ -116,6 +119,8 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
         assert isinstance(runtime, SharedRuntime), "worker_settings() puts SharedRuntime in EXTENSIONS"
         self.beat = task.LoopingCall(heartbeat, runtime.client, self.name_in_frontier)
         self.beat.start(HEARTBEAT_SECONDS, now=True)
+        self.poll = task.LoopingCall(self.schedule_next_requests)
+        self.poll.start(FRONTIER_POLL_SECONDS, now=False)
         logger.info("worker %s consuming %s", self.name_in_frontier, self.redis_key)
         for request in self.start_requests():
             yield request
@@ -131,8 +136,9 @@ class NewsWorkerSpider(RedisMixin, NewsSpider):
         return self.list_request(source, message["url"], meta["template"], meta.get("page", 1), meta.get("epoch"))
 
     def closed(self, reason: str) -> None:
-        if self.beat is not None and self.beat.running:
-            self.beat.stop()
+        for loop in (self.beat, self.poll):
+            if loop is not None and loop.running:
+                loop.stop()
         runtime = self.runtime
         assert isinstance(runtime, SharedRuntime)
         runtime.client.hdel(WORKERS_KEY, self.name_in_frontier)
