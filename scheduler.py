@@ -18,14 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config
-from crawler.store.base import STORE_UNAVAILABLE, StoreUnavailable
+from crawler.store.base import EXIT_STORE_UNAVAILABLE, STORE_UNAVAILABLE, StoreUnavailable
 from crawler.text.times import BEIJING
 
 logger = logging.getLogger("finews")
 
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
-EXIT_STORE_UNAVAILABLE = 3
-"""The exit code of a command that stopped because the store failed (2: a config error; 1: every source failed)."""
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -206,7 +204,7 @@ class FinewsScheduler:
         store_failed = status.message.startswith(STORE_UNAVAILABLE)
         published = "nothing (the store failed)" if store_failed else self.publish()
         log = logger.info if status.outcome == "ok" else logger.error
-        log("crawl %s: %s in %.1fs — listed %d, new %d, updated %d, unchanged %d, dropped %d, errors %d; "
+        log("crawl %s: %s in %.3fs — listed %d, new %d, updated %d, unchanged %d, dropped %d, errors %d; "
             "published %s%s", source.name, status.outcome, time.monotonic() - started, status.listed, status.new,
             status.updated, status.unchanged, status.dropped, status.errors, published,
             f" ({status.message})" if status.message else "")
@@ -575,13 +573,20 @@ def cmd_worker(config: Config, args: argparse.Namespace) -> int:
         return 2
 
     def work() -> int:
-        from crawler.runner import run_worker
+        """The resident engine on the shared frontier, under the same supervision as `finews run`'s."""
+        from crawler.supervisor import EngineSupervisor, engine_command
 
-        try:
-            run_worker(config)
-        except StoreUnavailable:
-            return EXIT_STORE_UNAVAILABLE  # the worker logged why, once
-        return 0
+        setup_logging()
+        stopping = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda sig, frame: stopping.set())
+        engine = EngineSupervisor(engine_command(str(config.path) if config.path else None, frontier=True),
+                                  final_codes=frozenset({EXIT_STORE_UNAVAILABLE}))
+        engine.start()
+        while not stopping.wait(1.0) and engine.final_code is None:
+            pass
+        engine.stop()
+        return engine.final_code or 0  # the engine logged why it stopped for good, once
 
     return with_metrics(config, work)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import scenarios
 
-SCENARIOS = ("crawl", "publish", "store", "memory")
+SCENARIOS = ("crawl", "publish", "store", "memory", "cycles", "throttled", "soak")
 
 
 def machine() -> str:
@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=2000, help="N of the crawl scenario (default 2000)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; medians are reported")
     parser.add_argument("--memory-articles", type=int, default=10000, help="N of the memory scenario")
+    parser.add_argument("--cycles-seconds", type=float, default=60.0,
+                        help="how long the cycles scenario runs finews run (default 60; shorter for a smoke run)")
+    parser.add_argument("--soak-cycles", type=int, default=1000,
+                        help="no-change cycles of the soak scenario (default 1000; then 100 with 20 new articles)")
     args = parser.parse_args(argv)
     chosen = args.scenarios or list(SCENARIOS)
     rows: list[scenarios.Row] = []
@@ -51,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             rows += scenarios.store_scenario(10_000)
         elif name == "memory":
             rows += scenarios.memory_scenario(args.memory_articles, 20)
+        elif name == "cycles":
+            rows += scenarios.cycles_scenario(args.cycles_seconds)
+        elif name == "throttled":
+            rows += scenarios.throttled_scenario(args.runs)
+        elif name == "soak":
+            rows += scenarios.soak_scenario(args.soak_cycles)
     print(f"finews benchmarks — {machine()} — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(table(rows))
     if args.out:

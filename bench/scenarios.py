@@ -44,10 +44,10 @@ def env() -> dict[str, str]:
 
 
 @contextmanager
-def sample_site(articles: int, categories: int, latency_ms: float) -> Iterator[str]:
-    """`python -m crawler.samplesite` in its own process (so it does not share our GIL)."""
-    proc = subprocess.Popen([sys.executable, "-m", "crawler.samplesite", "--articles", str(articles),
-                             "--categories", str(categories), "--latency-ms", str(latency_ms)],
+def sample_site(articles: int | None, categories: int, latency_ms: float) -> Iterator[str]:
+    """`python -m crawler.samplesite` in its own process (so it does not share our GIL); None: the samples."""
+    synthetic = [] if articles is None else ["--articles", str(articles), "--categories", str(categories)]
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.samplesite", *synthetic, "--latency-ms", str(latency_ms)],
                             cwd=ROOT, env=env(), stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -62,19 +62,22 @@ def site_counts(base: str) -> dict[str, int]:
         return json.loads(response.read())
 
 
-def reset_counts(base: str) -> None:
-    request = urllib.request.Request(base + "/_control", data=json.dumps({"action": "reset_counts"}).encode(),
+def control(base: str, action: str, **params: object) -> None:
+    """An action of the sample site's control API (reset_counts, set_fault, …)."""
+    request = urllib.request.Request(base + "/_control", data=json.dumps({"action": action, **params}).encode(),
                                      headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=10).read()
 
 
-def write_config(folder: Path, base: str, store_url: str, *, concurrency: int, polite: bool = False) -> Path:
-    crawl = ("concurrency_per_domain = 2\ndownload_delay = 0.5\nautothrottle = true\nrobotstxt_obey = true\n"
-             if polite else f"concurrency_per_domain = {concurrency}\ndownload_delay = 0\nautothrottle = false\n"
-                            "robotstxt_obey = false\n")
+def reset_counts(base: str) -> None:
+    control(base, "reset_counts")
+
+
+def config_file(folder: Path, sources: list[str], *, store_url: str, crawl: str, output_dir: str = "public") -> Path:
+    """finews.toml in `folder`: these `[crawl]` lines and source tables."""
     path = folder / "finews.toml"
     path.write_text(f"""[site]
-output_dir = "public"
+output_dir = "{output_dir}"
 base_url = "http://127.0.0.1:8080/"
 
 [store]
@@ -82,15 +85,15 @@ url = "{store_url}"
 
 [crawl]
 {crawl}download_timeout = "30s"
-
-[[sources]]
-name = "bench-media"
-kind = "choice"
-list_url = "{base}/web/webapi?type=45"
-text_url = "{base}/NewsData/GetNewsText.do?id={{info_code}}"
-share_url = "{base}/html_News/NewsShare.html?infoCode={{info_code}}"
-""", encoding="utf-8")
+""" + "".join(sources), encoding="utf-8")
     return path
+
+
+def write_config(folder: Path, base: str, store_url: str, *, concurrency: int, polite: bool = False) -> Path:
+    crawl = ("concurrency_per_domain = 2\ndownload_delay = 0.5\nautothrottle = true\nrobotstxt_obey = true\n"
+             if polite else f"concurrency_per_domain = {concurrency}\ndownload_delay = 0\nautothrottle = false\n"
+                            "robotstxt_obey = false\n")
+    return config_file(folder, [choice_source("bench-media", base, "type=45")], store_url=store_url, crawl=crawl)
 
 
 @dataclass
@@ -396,4 +399,223 @@ def grouped_publish_scenario(categories: int = 50, per_category: int = 50, runs:
             "≤ 100 ms", incremental * 1000 / 100),
         Row("publish", f"files written by it: only the touched feeds', all/'s, indexes: {'yes' if expected_ok else 'NO'}",
             len(written), "files"),
+    ]
+
+
+# -- the resident crawl engine ---------------------------------------------------------------------
+
+ENGINE_LATENCY_MS = 5
+"""Latency of the sample site in the engine scenarios: a no-change cycle is about one round trip."""
+CHOICE_LISTS = (("bench-rolling", "type=102"), ("bench-media", "type=45"), ("bench-market", "marketType=37"))
+
+
+def choice_source(name: str, site: str, query: str, every: str = "5m") -> str:
+    """A Choice source reading the sample site's list `query` (its texts from the same site)."""
+    return f"""
+[[sources]]
+name = "{name}"
+kind = "choice"
+list_url = "{site}/web/webapi?{query}"
+text_url = "{site}/NewsData/GetNewsText.do?id={{info_code}}"
+share_url = "{site}/html_News/NewsShare.html?infoCode={{info_code}}"
+every = "{every}"
+"""
+
+
+def column_source(name: str, site: str, page: str = "{page}", pages: int = 1) -> str:
+    """An eastmoney source reading the sample site's column list (20 a page) and article pages."""
+    return f"""
+[[sources]]
+name = "{name}"
+kind = "eastmoney"
+list_url = "{site}/api/getNewsByColumns?column=350&page_index={page}&page_size=20"
+pages = {pages}
+"""
+
+
+def engine_config(folder: Path, sources: list[str]) -> Path:
+    """A config of these source tables, a SQLite store in `folder`, no politeness delays."""
+    return config_file(folder, sources, store_url=f"sqlite:///{folder / 'f.db'}", output_dir=str(folder / "public"),
+                       crawl="concurrency_per_domain = 8\ndownload_delay = 0\nautothrottle = false\n"
+                             "robotstxt_obey = false\n")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU-seconds (user + system) of a process and its live descendants."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+CYCLE_LINE = re.compile(r"crawl (\S+): ok in ([0-9.]+)s — listed \d+, new 0, updated 0,")
+
+
+def engine_cycles(config: Path, log: Path, seconds: float) -> tuple[int, float, float]:
+    """`finews run` for `seconds` after its first cycle of each source: (no-change cycles, CPU-s, median wall)."""
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "scheduler", "run", "--config", str(config)], cwd=ROOT,
+                                env=env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while len({m[1] for m in CYCLE_LINE.finditer(log.read_text("utf-8"))}) < len(CHOICE_LISTS):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"finews run did not get going:\n{log.read_text('utf-8')[-3000:]}")
+            time.sleep(0.2)
+        skip = len(CYCLE_LINE.findall(log.read_text("utf-8")))
+        cpu = tree_cpu(proc.pid)
+        time.sleep(seconds)
+        cpu = tree_cpu(proc.pid) - cpu
+        walls = [float(m[2]) for m in CYCLE_LINE.finditer(log.read_text("utf-8"))][skip:]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return len(walls), cpu, statistics.median(walls)
+
+
+def process_per_crawl(config: Path, rounds: int) -> tuple[int, float, float]:
+    """The way `finews run` crawled before the engine: per due source a `finews crawl --no-publish`
+    child (the three at once, as the scheduler's threads started them), then a publish in this
+    process. (cycles, CPU-s of the children and the publishes, median wall per cycle)."""
+    import resource
+
+    from crawler.config import load_config
+    from crawler.store import open_store
+    from feeds.publish import publish
+
+    settings = load_config(config)
+    cycles, walls = 0, []
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(rounds):
+        started = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-m", "scheduler", "crawl", "--no-publish", "--source", name,
+                                   "--config", str(config)], cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for name, _ in CHOICE_LISTS]
+        for proc in procs:
+            if proc.wait() != 0:
+                raise RuntimeError("finews crawl failed")
+            with open_store(settings.store.url) as store:
+                publish(settings, store)
+            walls.append(time.perf_counter() - started)
+            cycles += 1
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after_own = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after_children.ru_utime + after_children.ru_stime - children.ru_utime - children.ru_stime
+           + after_own.ru_utime + after_own.ru_stime - own.ru_utime - own.ru_stime)
+    return cycles, cpu, statistics.median(walls)
+
+
+def cycles_scenario(seconds: float, rounds: int = 5) -> list[Row]:
+    """`finews run`, 3 sources every 2 s over an unchanged store, beside the process-per-crawl way."""
+    with sample_site(None, 1, ENGINE_LATENCY_MS) as base, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config = engine_config(folder, [choice_source(name, base, query, "2s") for name, query in CHOICE_LISTS])
+        subprocess.run([sys.executable, "-m", "scheduler", "crawl", "--config", str(config)], cwd=ROOT, env=env(),
+                       capture_output=True, check=True)  # the store holds every article: cycles change nothing
+        cycles, cpu, wall = engine_cycles(config, folder / "run.log", seconds)
+        old_cycles, old_cpu, old_wall = process_per_crawl(config, rounds)
+    return [
+        Row("cycles", f"engine: process tree CPU per no-change cycle ({cycles} in {seconds:.0f} s)",
+            cpu / cycles, "CPU-s", "≤ 0.05", cpu / cycles / 0.05),
+        Row("cycles", "engine: wall per no-change cycle (crawl + publish, median)", wall, "s", "≤ 0.1 s",
+            wall / 0.1),
+        Row("cycles", f"process per crawl: CPU per no-change cycle ({old_cycles} cycles)",
+            old_cpu / old_cycles, "CPU-s"),
+        Row("cycles", "process per crawl: wall per no-change cycle (median)", old_wall, "s"),
+    ]
+
+
+@contextmanager
+def engine(config: Path, log: Path) -> Iterator[object]:
+    """A resident crawl engine on `config` under its supervisor (as `finews run` has it), its log in `log`."""
+    from crawler.supervisor import EngineSupervisor, engine_command
+
+    with log.open("w") as out:
+        supervisor = EngineSupervisor(engine_command(str(config)), cycle_deadline=600, log=out)
+        supervisor.start()
+        try:
+            yield supervisor
+        finally:
+            supervisor.stop()
+
+
+def crawl_seconds(status) -> float:
+    return (status.finished - status.started).total_seconds()
+
+
+THROTTLED_RETRY_AFTER = 5
+
+
+def throttled_scenario(runs: int) -> list[Row]:
+    """Two sources in one engine, one answered 429 + Retry-After to every article text: the other's crawl
+    time beside it and alone (medians of `runs`, each in a new engine and store)."""
+    import threading
+
+    with sample_site(None, 1, LATENCY_MS) as base:
+        other = base.replace("127.0.0.1", "localhost")  # another host: its own download slot, as another site
+        times: dict[str, list[float]] = {"alone": [], "beside": []}
+        for label in ("alone", "beside") * runs:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp)
+                config = engine_config(folder, [choice_source("bench-rolling", base, "type=102"),
+                                                choice_source("bench-warm-up", base, "type=45"),
+                                                column_source("bench-columns", other, pages=3)])
+                with engine(config, folder / "engine.log") as supervisor:
+                    supervisor.run_cycle("bench-warm-up")  # the first cycle of an engine imports what crawls need
+                    throttled = None
+                    if label == "beside":
+                        control(base, "set_fault", route="text", fault="rate_limit",
+                                params={"retry_after": THROTTLED_RETRY_AFTER})
+                        throttled = threading.Thread(target=supervisor.run_cycle, args=("bench-rolling",))
+                        throttled.start()
+                    times[label].append(crawl_seconds(supervisor.run_cycle("bench-columns")))
+                    if throttled is not None:
+                        throttled.join()
+                        control(base, "clear_faults")
+    alone, beside = statistics.median(times["alone"]), statistics.median(times["beside"])
+    return [
+        Row("throttled", "eastmoney source's crawl alone", alone, "s"),
+        Row("throttled", f"the same beside a source answered 429, Retry-After: {THROTTLED_RETRY_AFTER}",
+            beside, "s"),
+        Row("throttled", "beside / alone", beside / alone, "×", "≤ 1.2×", beside / alone / 1.2),
+    ]
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2 ** 20
+
+
+def soak_scenario(no_change: int, new_cycles: int = 100, warm_up: int = 50) -> list[Row]:
+    """One engine: `no_change` cycles over an unchanged list page, then `new_cycles` cycles each reading
+    another page of 20 articles the store does not hold yet: the engine's RSS growth."""
+    with sample_site(20 * (new_cycles + 1), 20, 0) as base, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        pages = [f"soak-page-{k}" for k in range(2, new_cycles + 2)]
+        config = engine_config(folder, [column_source("soak-steady", base, page="1"),
+                                        *(column_source(name, base, page=name.rsplit("-", 1)[1]) for name in pages)])
+        with engine(config, folder / "engine.log") as supervisor:
+            pid = supervisor.proc.pid
+            for _ in range(warm_up):
+                supervisor.run_cycle("soak-steady")
+            warm = rss_mb(pid)
+            changed = sum(supervisor.run_cycle("soak-steady").new for _ in range(no_change))
+            steady = rss_mb(pid)
+            new = sum(supervisor.run_cycle(name).new for name in pages)
+            end = rss_mb(pid)
+    return [
+        Row("soak", f"engine RSS after {warm_up} warm-up cycles", warm, "MB"),
+        Row("soak", f"RSS growth over {no_change} no-change cycles ({changed} new)", steady - warm, "MB",
+            "≤ 10 MB", (steady - warm) / 10),
+        Row("soak", f"RSS growth over {new_cycles} cycles of 20 new articles ({new} stored)", end - steady, "MB"),
+        Row("soak", "RSS growth over the whole soak", end - warm, "MB", "≤ 10 MB", (end - warm) / 10),
     ]

@@ -56,13 +56,3 @@ def run(process: CrawlerProcess, crawler: Crawler, **kwargs: Any) -> None:
     guard = crawler.get_extension(StoreGuard)
     if guard is not None and guard.failure is not None:
         raise guard.failure
-
-
-def run_worker(config: Config, overrides: Mapping[str, Any] | None = None) -> None:
-    """Consume the shared crawl frontier until SIGTERM/SIGINT (distributed mode), or the store fails."""
-    from .distributed import worker_settings
-    from .spiders.worker import NewsWorkerSpider
-
-    settings = crawl_settings_for(config, {**worker_settings(config), **(overrides or {})})
-    process = CrawlerProcess(settings)
-    run(process, process.create_crawler(NewsWorkerSpider))

@@ -37,8 +37,9 @@ STOP_GRACE = 10.0
 """Seconds a stopping engine gets after its input closes, and again after SIGTERM, before SIGKILL."""
 
 
-def engine_command(config_path: str | None) -> list[str]:
-    command = [sys.executable, "-m", "crawler.engine"]
+def engine_command(config_path: str | None, *, frontier: bool = False) -> list[str]:
+    """The engine child: fed cycles on its stdin, or (`frontier`, for `finews worker`) from the shared frontier."""
+    command = [sys.executable, "-m", "crawler.engine", *(["--frontier"] if frontier else [])]
     return command + ["--config", config_path] if config_path else command
 
 
@@ -61,9 +62,13 @@ class _Cycle:
 class EngineSupervisor:
     """One resident engine child at a time, and the cycles it is running."""
 
-    def __init__(self, command: list[str], *, cycle_deadline: float):
+    def __init__(self, command: list[str], *, cycle_deadline: float = 0.0, log: IO[str] | None = None,
+                 final_codes: frozenset[int] = frozenset()):
         self.command = command
         self.cycle_deadline = cycle_deadline
+        self.log = log  # where the engine's log goes (None: this process's stderr)
+        self.final_codes = final_codes  # exit codes that end the engine for good: it is not restarted
+        self.final_code: int | None = None
         self.lock = threading.Lock()
         self.proc: subprocess.Popen[str] | None = None
         self.last_beat = 0.0
@@ -83,8 +88,8 @@ class EngineSupervisor:
 
     def _spawn(self) -> None:
         """Start an engine child (the lock is held; the previous one, if any, is gone)."""
-        proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                encoding="utf-8", bufsize=1, start_new_session=True,
+        proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                text=True, encoding="utf-8", bufsize=1, start_new_session=True,
                                 env=slot_environment(ENGINE_SLOT))
         self.proc, self.last_beat = proc, time.monotonic()
         assert proc.stdout is not None
@@ -180,7 +185,7 @@ class EngineSupervisor:
                     self.last_beat = time.monotonic()
                     continue
                 for cycle in self.cycles.values():
-                    if cycle.cycle == key and not cycle.result.done():
+                    if cycle.cycle == key and value is not None and not cycle.result.done():
                         cycle.result.set_result(value)
         stream.close()
         self.wake.set()
@@ -193,6 +198,10 @@ class EngineSupervisor:
             self.wake.clear()
             with self.lock:
                 if self.closing.is_set() or self.proc is None:
+                    return
+                if self.proc.poll() in self.final_codes:
+                    self.final_code = self.proc.returncode
+                    self.closing.set()
                     return
                 problem = self._problem()
                 if problem is not None:

@@ -18,6 +18,7 @@ import pytest
 from crawler.samplesite import SampleSite
 
 from crawlkit import write_config
+from test_distributed import distributed_config, start_workers, stop, wait_stored
 from test_scheduler import Scheduler
 
 ROLLING_ONLY = "202112082206704122"  # listed by choice-rolling alone
@@ -146,3 +147,31 @@ def test_a_killed_engine_is_restarted_its_cycle_fails_and_sigterm_then_stops_the
     assert "(the crawl engine exited with code -9)" in failed
     assert log.rstrip().endswith("scheduler stopped")
     assert not replacement.is_running()
+
+
+def test_finews_worker_runs_the_same_engine_on_the_frontier_and_restarts_it_when_it_is_killed(site, tmp_path, redis_url):
+    config = distributed_config(site, tmp_path, redis_url, every="1s")
+    (worker,) = start_workers(config, tmp_path, 1)
+    log = tmp_path / "worker0.log"
+    scheduler = Scheduler(config, tmp_path / "scheduler.log")
+    try:
+        wait_stored(config, len({a.article_id for a in site.articles}))
+        (engine,) = psutil.Process(worker.pid).children()
+        assert "crawler.engine" in engine.cmdline() and "--frontier" in engine.cmdline()
+        engine.kill()
+        deadline = time.monotonic() + 30
+        while RESTARTED not in log.read_text(encoding="utf-8"):
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
+            time.sleep(0.05)
+        lists = site.count("records")
+        while site.count("records") <= lists + 1:  # the new engine takes later cycles' list requests
+            assert time.monotonic() < deadline + 30, log.read_text(encoding="utf-8")[-3000:]
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        assert scheduler.stop() == 0
+        stop([worker])
+    text = log.read_text(encoding="utf-8")
+    assert f"the crawl engine (pid {engine.pid}) exited with code -9: {RESTARTED}" in text
+    assert text.rstrip().endswith("crawl engine stopped")

@@ -240,6 +240,8 @@ class StoreUnavailable(Exception):
 
 STORE_UNAVAILABLE = "store_unavailable"
 """The reason a crawl stopped, and its runs failed, when the store failed."""
+EXIT_STORE_UNAVAILABLE = 3
+"""The exit code of a command that stopped because the store failed (2: a config error; 1: every source failed)."""
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
