@@ -120,7 +120,8 @@ def test_a_stopped_store_ends_only_the_cycles_that_meet_it_and_the_engine_goes_o
         assert scheduler.stop() == 0
     log = scheduler.text()
     stopped = [line for line in log.splitlines() if "(store_unavailable: store redis://" in line]
-    assert all("published nothing (the store failed)" in line and "TimeoutError" in line for line in stopped), stopped
+    assert all("published nothing (the store failed)" in line for line in stopped), stopped
+    assert any("TimeoutError" in line for line in stopped), stopped  # the stall, not a refused connection
     assert RESTARTED not in log and log.count("crawl engine started") == 1
     assert "Traceback" not in log
 
