@@ -2,16 +2,26 @@
 
 `<slug>/archive/<YYYY-MM>.atom` holds every entry of that feed published in that month, at its
 latest version, newest first, with `<fh:archive/>` and the links `current` (the subscription
-feed), `prev-archive` / `next-archive` (the neighbouring months that have entries) and `self`;
+feed), `prev-archive` / `next-archive` (the neighbouring months that have documents) and `self`;
 `<YYYY-MM>.json` is the same as JSON Feed, `next_url` pointing at the month before.
 
 What to rewrite comes from the store's change numbers (`Store.changes`): a publish asks for the
-articles changed since the number the archives last recorded (kept in `.archive-state.json` in
-the output folder, written after the files are renamed into place), and rewrites only the months
-of those articles' entries, in `all/` and in each category the article is or was in. A month is
-therefore rewritten only when one of its entries changed, and once more when the next month
-with entries appears (to gain its `next-archive` link); rebuilding the same entries gives the
-same bytes, which are then not written at all.
+articles changed since the number the archives last read (kept, with what lags, in
+`.archive-state.json` in the output folder, written after the files it describes are in place),
+and rewrites only the months of those articles' entries, in `all/` and in each category the
+article is or was in. A month is therefore rewritten only when one of its entries changed, and
+once more when the next month with a document appears (to gain its `next-archive` link);
+rebuilding the same entries gives the same bytes, which are then not written at all.
+
+The newest month (the month of the store's newest article) may lag: a consumer reads the
+subscription document before it walks `prev-archive`, so an entry that document shows needs no
+archive yet. A feed's newest month is written only when one of its changes is an edit of an
+entry its document holds already, or when one of the entries it lacks is no longer in the
+feed's subscription document; otherwise the new entries wait (`State.pending`) and no archive
+file is written. Once the store's newest month is a later one, the waiting entries are written
+like any other change. The subscription documents link the newest month that has a document.
+Housekeeping prunes only articles whose last change the archives hold (`State.change`, below
+the oldest waiting entry), so a prune loses no entry either.
 
 The archives keep what was pruned: a month is rebuilt from its own Atom document (every entry
 it held) with the changed entries replaced or added, never from the store alone, so an entry
@@ -20,8 +30,7 @@ unchanged `<entry>` blocks and JSON Feed items (one per line in an archive's JSO
 kept as they are and only the changed entries are serialized (once per publish, for every feed
 they are in), around a head built by feedgen; the result is byte for byte what building every
 entry would give. A document not in that layout (an older JSON one, a hand-edited one) is read
-entry by entry with lxml instead. Housekeeping prunes only articles whose last
-change the archives have recorded (`settled`), so no change is lost to a prune either.
+entry by entry with lxml instead.
 Reading an entry back from the Atom document is exact but for two cases that change no text:
 an article whose HTML is exactly its escaped summary reads back as one without HTML, and a
 media named exactly like the site reads back as no media.
@@ -53,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 ARCHIVE_DIR = "archive"
 STATE_FILE = ".archive-state.json"
-"""In the output folder: the change number the published archives hold (a dotfile: never served;
+"""In the output folder: what the published archives hold (`State`; a dotfile: never served;
 a constant name, so the one path not made by `paths.inside`)."""
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 BATCH = 500
@@ -120,17 +129,54 @@ def newest_month(folder: Path) -> str | None:
     return found[-1] if found else None
 
 
-def read_mark(output: Path) -> int | None:
-    """The change number the published archives hold; None when there are none yet (or it is unreadable)."""
+@dataclass
+class State:
+    """What the published archives hold, kept in `STATE_FILE` (written after the files it describes are in place)."""
+
+    read: int
+    """The change number up to which every change was read: written, or left lagging in `pending`."""
+    month: str | None
+    """The month that may lag (the store's newest); None for none."""
+    pending: dict[str, dict[str, int]]
+    """Feed slug → the articles of `month` its document does not hold yet (each still in the feed's
+    subscription document), with their change numbers."""
+
+    @property
+    def change(self) -> int:
+        """The change number every change up to which the archives hold: what housekeeping may prune."""
+        numbers = [n for ids in self.pending.values() for n in ids.values()]
+        return min(numbers) - 1 if numbers else self.read
+
+    def bytes(self) -> bytes:
+        return (json.dumps({"change": self.change, "read": self.read, "month": self.month,
+                            "pending": {slug: dict(sorted(ids.items())) for slug, ids in sorted(self.pending.items())}},
+                           separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def read_state(output: Path) -> State | None:
+    """The recorded state of the published archives; None when there are none yet (or it is unreadable).
+
+    A state written before archives could lag (only `change`) reads as nothing lagging.
+    """
     try:
-        mark = json.loads((output / STATE_FILE).read_text(encoding="utf-8"))["change"]
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads((output / STATE_FILE).read_text(encoding="utf-8"))
+        read, month, pending = data.get("read", data["change"]), data.get("month"), data.get("pending", {})
+        valid = (_number(data["change"]) and _number(read) and (month is None or MONTH_RE.match(month))
+                 and all(isinstance(ids, dict) and all(_number(n) for n in ids.values()) for ids in pending.values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return mark if isinstance(mark, int) and not isinstance(mark, bool) and mark >= 0 else None
+    return State(read, month, pending) if valid else None
 
 
-def mark_bytes(mark: int) -> bytes:
-    return (json.dumps({"change": mark}) + "\n").encode("utf-8")
+def _number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def read_mark(output: Path) -> int | None:
+    """The change number every change up to which the published archives hold (housekeeping prunes no later
+    change); None when there are none yet (or it is unreadable)."""
+    state = read_state(output)
+    return None if state is None else state.change
 
 
 def read_entries(path: Path, site_author: str) -> dict[str, Entry]:
@@ -181,25 +227,24 @@ def all_articles(store: Store) -> Iterator[Article]:
 class ArchivePlan:
     """What one publish writes for the archives, and what the subscription feeds link."""
 
+    state: State
     files: dict[Path, bytes] = field(default_factory=dict)
     newest: dict[str, str] = field(default_factory=dict)
     """Feed slug → its newest archive month, for every feed whose archives this plan changed."""
-    mark: int = 0
-    """The change number the archives hold once `files` are in place."""
 
     def newest_for(self, slug: str, folder: Path) -> str | None:
         return self.newest.get(slug) or newest_month(folder)
 
 
-def changed_articles(store: Store, after: int) -> tuple[list[Article], int]:
-    """The articles changed after change number `after`, and the highest change number read."""
-    found: dict[str, Article] = {}
+def changed_articles(store: Store, after: int) -> tuple[dict[str, tuple[int, Article]], int]:
+    """The articles changed after change number `after` (by id, with their change numbers), and the highest number read."""
+    found: dict[str, tuple[int, Article]] = {}
     mark = after
     while page := store.changes(mark, BATCH):
         for number, article in page:
-            found[article.article_id] = article
+            found[article.article_id] = (number, article)
             mark = max(mark, number)
-    return list(found.values()), mark
+    return found, mark
 
 
 class Held(NamedTuple):
@@ -301,12 +346,30 @@ def month_documents(spec: ArchiveSpec, entries: Iterable[Held]) -> tuple[bytes, 
             json_with_items(head, (held.json for held in ordered), b",\n"))
 
 
+def subscribed(folder: Path) -> set[str]:
+    """The entry ids of a feed's published subscription document (`atom.xml`); empty when there is none."""
+    path = file_in(folder, "atom.xml")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return set()
+    found = spans(data, ENTRY_OPEN, ENTRY_CLOSE, FEED_CLOSE)
+    if found is not None:
+        try:
+            return {_between(data, b"<id>", b"</id>", start, end) for start, end in found}
+        except ValueError:
+            pass
+    return set(read_entries(path, ""))
+
+
 def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None], names: dict[str, str], *,
-         full: bool, fragments: Fragments) -> ArchivePlan:
-    """The archive documents to write for the changes since the recorded mark (every month when `full`).
+         full: bool, fragments: Fragments, window: Callable[[str], frozenset[str] | None]) -> ArchivePlan:
+    """The archive documents to write for the changes since the recorded state (every month when `full`).
 
     `folder_of` gives the folder of a feed slug that may be published, None for any other (asked
-    once per slug, only for the feeds of the changed articles).
+    once per slug, only for the feeds of the changed articles). `window` gives the entry ids of
+    the subscription document a feed gets from this publish, None for a feed this publish leaves
+    alone: the newest month may lag behind by entries that document holds (see the module's docstring).
     """
     checked: dict[str, Path | None] = {}
     archive_dirs: dict[str, Path] = {}
@@ -323,11 +386,14 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
         return archive_dirs[slug]
 
     output = site.output_dir
-    recorded = None if full else read_mark(output)
-    articles, mark = changed_articles(store, recorded or 0)
-    if recorded is None and len(articles) < store.count(ALL):  # some were stored without a change number
-        seen = {article.article_id for article in articles}
-        articles += [a for a in all_articles(store) if a.article_id not in seen]
+    state = None if full else read_state(output)
+    numbered, mark = changed_articles(store, state.read if state else 0)
+    if state is None and len(numbered) < store.count(ALL):  # some were stored without a change number
+        numbered.update((a.article_id, (0, a)) for a in all_articles(store) if a.article_id not in numbered)
+    newest = store.latest(ALL, 1)
+    newest_month = month_of(prepare(newest[0])) if newest else None
+    current = newest_month if state is not None else None  # None: nothing lags
+    pending = {slug: dict(ids) for slug, ids in state.pending.items()} if state and state.month == current else {}
 
     published: dict[tuple[str, str], dict[str, Held]] = {}
 
@@ -337,39 +403,114 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
             published[slug, month] = read_month(site, archives(slug), month, fragments)
         return published[slug, month]
 
-    entries = {}
+    entries: dict[str, Entry] = {}
+    article_of: dict[str, str] = {}
+    numbers: dict[str, int] = {}
     updates: dict[str, dict[str, set[str]]] = {}
-    for article in articles:
+    """Feed slug → month → the ids of its entries to write (when the month is written)."""
+    rewrite: dict[str, set[str]] = {}
+    """Feed slug → the months of `current` or the lagging month before it that are written."""
+    loads: set[str] = set()
+    """Article ids of lagging entries to write: read again from the store."""
+
+    def update(slug: str, month: str, id: str) -> None:
+        if folder(slug):
+            updates.setdefault(slug, {}).setdefault(month, set()).add(id)
+
+    newest_month_articles: list[tuple[Article, Entry]] = []
+    for number, article in numbered.values():
         entry = entries[entry_id(article.article_id)] = prepare(article)
+        article_of[entry.id], numbers[entry.id] = article.article_id, number
         month = month_of(entry)
-        before = held(ALL, month).get(entry.id) if folder(ALL) else None
+        if month == current:  # its earlier categories are read only if all/'s month is written
+            newest_month_articles.append((article, entry))
+            before = None
+        else:
+            before = held(ALL, month).get(entry.id) if folder(ALL) else None
         # the categories it was in too: a category that pruned it still shows its latest version
         for slug in {ALL, *article.categories, *(before.categories() if before else ())}:
+            update(slug, month, entry.id)
+    if state and state.month != current:  # the lagging month is no longer the newest: written like the others
+        for slug, ids in state.pending.items():
             if folder(slug):
-                updates.setdefault(slug, {}).setdefault(month, set()).add(entry.id)
-    fresh = serialize(site, entries.values(), fragments)
+                rewrite.setdefault(slug, set()).add(state.month)
+                updates.setdefault(slug, {}).setdefault(state.month, set()).update(map(entry_id, ids))
+                loads.update(ids)
 
-    result = ArchivePlan(mark=mark)
-    for slug, changed in sorted(updates.items()):
-        existing = months(folder(slug))
-        chain = sorted(set(existing) | set(changed))
-        rewrite = set(changed)
-        for month in set(chain) - set(existing):  # a new month: its neighbours' links change
+    def lags(slug: str) -> bool:
+        """Whether the changes of the feed's newest month may all wait in its subscription document: none is
+        an edit of an entry the month's document holds, none is outside the document."""
+        changed = updates.get(slug, {}).get(current, set())
+        shown = window(slug)
+        if shown is None:
+            return not changed
+        waiting = {entry_id(id) for id in pending.get(slug, {})}
+        unseen = changed - waiting
+        return not (changed | waiting) - shown and not (unseen and unseen & subscribed(folder(slug)))
+
+    def settle(slug: str) -> None:
+        """The feed's newest month: left to lag with its new entries, or written with every lagging one."""
+        if lags(slug):
+            waiting = pending.setdefault(slug, {})
+            waiting.update((article_of[id], numbers[id]) for id in updates.get(slug, {}).get(current, ()))
+            if not waiting:
+                del pending[slug]
+            return
+        waiting = pending.pop(slug, {})
+        rewrite.setdefault(slug, set()).add(current)
+        updates.setdefault(slug, {}).setdefault(current, set()).update(map(entry_id, waiting))
+        loads.update(waiting)
+
+    if current is not None:
+        if folder(ALL):
+            settle(ALL)
+        if current in rewrite.get(ALL, ()):
+            for article, entry in newest_month_articles:
+                before = held(ALL, current).get(entry.id)
+                for slug in (before.categories() if before else set()) - {ALL, *article.categories}:
+                    update(slug, current, entry.id)  # an archived entry the category pruned: written there
+                    rewrite.setdefault(slug, set()).add(current)
+        for slug in sorted((set(updates) | set(pending)) - {ALL}):
+            if current not in rewrite.get(slug, ()):
+                settle(slug)
+
+    result = ArchivePlan(state=State(read=mark, month=newest_month, pending=pending))
+    todo: dict[str, dict[str, tuple[str | None, str | None]]] = {}
+    """Feed slug → the months written → their (prev, next) months."""
+    documents: dict[str, list[str]] = {}
+    for slug, changed in updates.items():
+        existing = documents[slug] = months(folder(slug))
+        written = {month for month in changed if month != current} | rewrite.get(slug, set())
+        chain = sorted(set(existing) | written)
+        months_written = set(written)
+        for month in written - set(existing):  # a new month: its neighbours' links change
             index = chain.index(month)
-            rewrite.update(chain[max(index - 1, 0):index + 2])
-        for month in sorted(rewrite):
-            kept = dict(held(slug, month)) if month in existing else {}
-            kept.update((id, fresh[id]) for id in changed.get(month, ()))
-            index = chain.index(month)
-            spec = archive_spec(site, slug, names.get(slug), month, prev=chain[index - 1] if index else None,
-                                next=chain[index + 1] if index + 1 < len(chain) else None)
+            months_written.update(chain[max(index - 1, 0):index + 2])
+        todo[slug] = {month: neighbours(chain, month) for month in months_written}
+        if chain:
+            result.newest[slug] = chain[-1]
+    for article in filter(None, map(store.get, sorted(loads - set(article_of.values())))):
+        entries[entry_id(article.article_id)] = prepare(article)
+    needed = {id for slug, written in todo.items() for month in written
+              for id in updates[slug].get(month, ()) if id in entries}
+    fresh = serialize(site, (entries[id] for id in sorted(needed)), fragments)
+    for slug, written in sorted(todo.items()):
+        for month, (prev, next) in sorted(written.items()):
+            kept = dict(held(slug, month)) if month in documents[slug] else {}
+            kept.update((id, fresh[id]) for id in updates[slug].get(month, ()) if id in fresh)
+            spec = archive_spec(site, slug, names.get(slug), month, prev=prev, next=next)
             atom, json_feed = month_documents(spec, kept.values())
             result.files[file_in(archives(slug), f"{month}.atom")] = atom
             result.files[file_in(archives(slug), f"{month}.json")] = json_feed
-        result.newest[slug] = chain[-1]
-    if mark != (recorded or 0) or recorded is None and result.files:
-        result.files[output / STATE_FILE] = mark_bytes(mark)
+    if result.files or state is not None and result.state != state:
+        result.files[output / STATE_FILE] = result.state.bytes()
     return result
+
+
+def neighbours(chain: list[str], month: str) -> tuple[str | None, str | None]:
+    """The months before and after `month` in a sorted chain of months (None at its ends)."""
+    index = chain.index(month)
+    return chain[index - 1] if index else None, chain[index + 1] if index + 1 < len(chain) else None
 
 
 def archive_spec(site: SiteConfig, slug: str, name: str | None, month: str, *,

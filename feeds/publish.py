@@ -12,9 +12,9 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -26,7 +26,7 @@ from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 
 from . import archive, stocks, topics
-from .build import FeedSpec, Fragments, build_all, spec_for
+from .build import FeedSpec, Fragments, build_all, entry_id, spec_for
 from .pages import category_outlines, newest_of, render_feed_page, render_index, render_opml, render_stocks
 from .paths import UnsafePathError, file_in, inside
 
@@ -218,9 +218,10 @@ ARCHIVES = "archive"
 
 
 def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySummary], full: bool,
-                    writers: ThreadPoolExecutor, report: PublishReport, fragments: Fragments
+                    writers: ThreadPoolExecutor, report: PublishReport, fragments: Fragments,
+                    window: Callable[[str], frozenset[str] | None]
                     ) -> tuple[archive.ArchivePlan | None, dict[str, dict[Path, Future[Path | None]]]]:
-    """Build and stage the archive months that changed, by feed slug (the change number under "");
+    """Build and stage the archive months that changed, by feed slug (the archives' state under "");
     (None, {}) when building failed (logged and reported).
     """
     output = config.site.output_dir
@@ -233,7 +234,7 @@ def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySu
             return None
 
     try:
-        plan = archive.plan(store, config.site, folder_of, names, full=full, fragments=fragments)
+        plan = archive.plan(store, config.site, folder_of, names, full=full, fragments=fragments, window=window)
     except Exception as exc:
         _archives_failed(report, exc)
         return None, {}
@@ -244,27 +245,32 @@ def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySu
     return plan, stagings
 
 
-def _rename_archives(stagings: dict[str, dict[Path, Future[Path | None]]], report: PublishReport) -> None:
-    """Move each feed's archive months into place; the change number only when every feed's went in.
+def _rename_archives(stagings: dict[str, dict[Path, Future[Path | None]]], report: PublishReport) -> bool:
+    """Move each feed's archive months into place (not the state, under ""); whether every feed's went in.
 
-    A feed whose archives cannot be written fails like its feeds (logged, reported); the change
-    number stays, so the next publish writes its months again.
+    A feed whose archives cannot be written fails like its feeds (logged, reported).
     """
-    mark = stagings.pop("", {})
     whole = True
     for slug, staging in stagings.items():
+        if slug:
+            try:
+                _rename_all(_collect(staging), report)
+            except Exception as exc:
+                _failed(report, slug, exc)
+                whole = False
+    return whole
+
+
+def _rename_state(staging: dict[Path, Future[Path | None]], whole: bool, report: PublishReport) -> None:
+    """Move the archives' state into place after the feeds, when every archive month went in; else the state
+    stays, so the next publish reads the same changes and writes their months again."""
+    if whole:
         try:
             _rename_all(_collect(staging), report)
         except Exception as exc:
-            _failed(report, slug, exc)
-            whole = False
-    if whole:
-        try:
-            _rename_all(_collect(mark), report)
-        except Exception as exc:
             _archives_failed(report, exc)
     else:
-        _discard(mark.values())
+        _discard(staging.values())
 
 
 def _archives_failed(report: PublishReport, exc: BaseException) -> None:
@@ -344,10 +350,11 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     """Rebuild the feeds changed since the last publish (every one when `full`), each with its page.
 
     First the temporary files killed runs left are removed (see `_sweep`). With `site.archives`, the archive
-    documents of the months that changed are built and staged first and renamed into place just
-    before the feeds that link them (see feeds/archive.py; the first publish with archives
-    rebuilds every feed, so that each links its archives); archives that cannot be written are
-    logged and retried by the next publish, and the feeds still publish.
+    documents of the months that changed are built and staged first (knowing which entries each
+    feed's new subscription document shows: those may wait for their month) and renamed into place
+    just before the feeds that link them, the archives' state just after (see feeds/archive.py; the
+    first publish with archives rebuilds every feed, so that each links its archives); archives that
+    cannot be written are logged and retried by the next publish, and the feeds still publish.
     Each category's files are built and written to synced temporary files (by a few threads,
     while the next feeds are built) before any of them is renamed into place; a category that cannot be built or written is logged and
     left marked dirty, and every other one, the index and the OPML still publish. Dirty marks are
@@ -387,11 +394,22 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
         try:
             archived = [summary for summary in summaries if feeds.published(summary.slug)]
             fragments = Fragments()
-            archives, archive_staging = _stage_archives(config, store, archived, full, writers, report, fragments) \
-                if site.archives else (None, {})
+            specs: dict[str, FeedSpec] = {}
+
+            def window(slug: str) -> frozenset[str] | None:
+                """The entry ids of the subscription document this publish gives a feed; None for a feed it leaves alone."""
+                if slug not in folders:
+                    return None
+                if slug not in specs:
+                    specs[slug] = feeds.spec(store, slug, None)
+                return frozenset(entry_id(article.article_id) for article in specs[slug].entries)
+
+            archives, archive_staging = _stage_archives(config, store, archived, full, writers, report, fragments,
+                                                        window) if site.archives else (None, {})
             newest: Article | None = None
             for slug, folder in folders.items():
-                spec = feeds.spec(store, slug, _newest_archive(site.archives, archives, slug, folder))
+                spec = replace(specs.pop(slug, None) or feeds.spec(store, slug, None),
+                               archive=_newest_archive(site.archives, archives, slug, folder))
                 if not spec.entries:
                     continue
                 if slug == ALL:
@@ -409,13 +427,14 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     staged[slug] = _collect(staging)
                 except Exception as exc:
                     _failed(report, slug, exc)
-            _rename_archives(archive_staging, report)  # before the feeds that link them
+            whole = _rename_archives(archive_staging, report)  # before the feeds that link them
             for slug, files in staged.items():
                 try:
                     _rename_all(files, report)
                     report.categories.append(slug)
                 except Exception as exc:
                     _failed(report, slug, exc)
+            _rename_state(archive_staging.pop("", {}), whole, report)  # the entries it lets lag are shown now
 
             index = inside(output, "index.html")
             if report.categories or full or not index.exists():

@@ -12,7 +12,7 @@ from lxml import etree
 from crawler.config import Config, parse_config
 from crawler.store import ALL, Article, Store, open_store
 from crawler.text.times import BEIJING
-from feeds.archive import STATE_FILE, ArchiveSpec, read_entries
+from feeds.archive import STATE_FILE, ArchiveSpec, read_entries, read_mark
 from feeds.build import FH_NS, build_atom, build_json_feed, entry_id, prepare, spec_for
 from feeds.publish import publish
 
@@ -194,21 +194,150 @@ def test_a_month_written_in_another_layout_is_read_entry_by_entry_and_keeps_its_
     assert entry_ids(archive(public, ALL, "2022-01")) == ids(3, 2, 1)
 
 
-def test_the_first_entry_of_a_new_month_adds_a_document_and_the_next_archive_link_of_the_month_before(published):
+def walk(public: Path, slug: str) -> dict[str, tuple[str, str]]:
+    """What a consumer gets from a feed: its subscription document, then every month down the prev-archive
+    chain (each link to a document that exists, each entry in one month only); id → (updated, title) of
+    the latest version."""
+    found: dict[str, tuple[str, str]] = {}
+    archived: list[str] = []
+    data = (public / slug / "atom.xml").read_bytes()
+    while True:
+        for entry in check_atom(data).entries:
+            if entry.id not in found or entry.updated > found[entry.id][0]:
+                found[entry.id] = (entry.updated, entry.title)
+        prev = links(data).get("prev-archive")
+        if prev is None:
+            break
+        data = (public / prev.removeprefix(BASE)).read_bytes()
+        archived += entry_ids(data)
+    assert len(archived) == len(set(archived))
+    return found
+
+
+def assert_complete(public: Path, store: Store, *slugs: str) -> None:
+    """Every stored entry of these feeds reaches a consumer, at its stored version."""
+    for slug in slugs:
+        stored = {entry.id: entry for entry in map(prepare, store.latest(slug, 100))}
+        got = walk(public, slug)
+        assert set(got) >= set(stored), slug
+        assert {id: got[id][1] for id in stored} == {id: entry.title for id, entry in stored.items()}, slug
+
+
+def archive_files(report) -> set[str]:
+    return {f"{path.parent.parent.name}/{path.name}" for path in report.written if path.parent.name == "archive"}
+
+
+@pytest.fixture
+def lagging(published) -> tuple[Config, Store]:
+    """The published store and a new entry, 10, that only the subscription documents show."""
+    config, store = published
+    store.upsert(article(10, at(3, 20), EMNEWS), CRAWL)
+    publish(config, store)
+    return config, store
+
+
+def test_new_entries_that_fit_in_the_subscription_document_write_no_archive_document(published):
     config, store = published
     public = config.site.output_dir
     age(public)
     before = snapshot(public)
+    store.upsert(article(10, at(3, 20), EMNEWS), CRAWL)
+    report = publish(config, store)
+    assert archive_files(report) == set()
+    assert {name for name in snapshot(public) if "/archive/" in name and snapshot(public)[name] != before[name]} == set()
+    assert ids(10)[0] in entry_ids((public / ALL / "atom.xml").read_bytes())
+    assert ids(10)[0] not in entry_ids(archive(public, ALL, "2022-03"))
+    assert_complete(public, store, ALL, "emnews", "quanshangzhongguo")
+
+
+def test_once_lagging_entries_leave_the_subscription_document_their_month_is_written_with_all_of_them(lagging):
+    config, store = lagging
+    public = config.site.output_dir
+    for n in range(11, 14):  # all/ and emnews show 13…9 (feed size 5): 10 is still shown
+        store.upsert(article(n, at(3, 20 + n - 10), EMNEWS), CRAWL)
+        assert archive_files(publish(config, store)) == set()
+        assert_complete(public, store, ALL, "emnews")
+    store.upsert(article(14, at(3, 25), EMNEWS), CRAWL)  # 14…10 shown: 9 was in the month's document already
+    assert archive_files(publish(config, store)) == set()
+    store.upsert(article(15, at(3, 26), EMNEWS), CRAWL)  # 15…11 shown: 10 would be nowhere
+    assert archive_files(publish(config, store)) == {
+        f"{slug}/2022-03.{suffix}" for slug in (ALL, "emnews") for suffix in ("atom", "json")}
+    assert entry_ids(archive(public, ALL, "2022-03")) == ids(15, 14, 13, 12, 11, 10, 9, 8, 7)
+    assert [i["id"] for i in check_json_feed(archive(public, ALL, "2022-03", "json"))["items"]] == \
+        ids(15, 14, 13, 12, 11, 10, 9, 8, 7)
+    assert_complete(public, store, ALL, "emnews", "quanshangzhongguo")
+
+
+def test_an_edit_of_an_entry_the_newest_month_holds_rewrites_that_month_at_once(lagging):
+    config, store = lagging
+    public = config.site.output_dir
+    store.upsert(article(8, TIMES[8], {**EMNEWS, **QSZG}, title="改过的八", content_hash="changed"),
+                 CRAWL + timedelta(days=1))
+    assert archive_files(publish(config, store)) == {
+        f"{slug}/2022-03.{suffix}" for slug in (ALL, "emnews", "quanshangzhongguo") for suffix in ("atom", "json")}
+    month = check_atom(archive(public, ALL, "2022-03")).entries
+    assert [e.id for e in month] == ids(10, 9, 8, 7) and month[2].title == "改过的八"  # the lagging 10 too
+    assert_complete(public, store, ALL, "emnews", "quanshangzhongguo")
+
+
+def test_an_edit_of_a_lagging_entry_still_shown_writes_no_archive_document(lagging):
+    config, store = lagging
+    public = config.site.output_dir
+    store.upsert(article(10, at(3, 20), EMNEWS, title="改过的十", content_hash="changed"), CRAWL + timedelta(days=1))
+    assert archive_files(publish(config, store)) == set()
+    assert walk(public, ALL)[ids(10)[0]][1] == "改过的十"
+    assert_complete(public, store, ALL, "emnews")
+
+
+def test_the_first_entries_of_a_new_month_wait_and_the_feeds_link_the_newest_document_there_is(published):
+    config, store = published
+    public = config.site.output_dir
+    url = f"{BASE}all/archive/"
+    age(public)
+    before = snapshot(public)
     store.upsert(article(10, at(4, 1, 0), EMNEWS), CRAWL)
-    publish(config, store)
-    after = snapshot(public)
-    rewritten = {name for name in after if after.get(name) != before.get(name) and "/archive/" in name}
-    assert rewritten == {f"{slug}/archive/{name}" for slug in (ALL, "emnews")
-                         for name in ("2022-03.atom", "2022-04.atom", "2022-04.json")}  # JSON links older only
-    assert links(archive(public, ALL, "2022-03"))["next-archive"] == f"{BASE}all/archive/2022-04.atom"
-    assert links((public / ALL / "atom.xml").read_bytes())["prev-archive"] == f"{BASE}all/archive/2022-04.atom"
+    assert archive_files(publish(config, store)) == set()
+    assert {name for name, value in snapshot(public).items() if "/archive/" in name and value != before[name]} == set()
+    assert links((public / ALL / "atom.xml").read_bytes())["prev-archive"] == f"{url}2022-03.atom"
+    assert json.loads((public / ALL / "feed.json").read_bytes())["next_url"] == f"{url}2022-03.json"
+    assert "next-archive" not in links(archive(public, ALL, "2022-03"))
+    assert_complete(public, store, ALL, "emnews", "quanshangzhongguo")
+    for n in range(11, 16):  # 10 leaves the subscription documents: April is written, March links it
+        store.upsert(article(n, at(4, n - 9), EMNEWS), CRAWL)
+    assert archive_files(publish(config, store)) == {
+        f"{slug}/{name}" for slug in (ALL, "emnews") for name in ("2022-03.atom", "2022-04.atom", "2022-04.json")}
+    assert entry_ids(archive(public, ALL, "2022-04")) == ids(15, 14, 13, 12, 11, 10)
+    assert links(archive(public, ALL, "2022-03"))["next-archive"] == f"{url}2022-04.atom"
+    assert links((public / ALL / "atom.xml").read_bytes())["prev-archive"] == f"{url}2022-04.atom"
     assert links((public / "quanshangzhongguo" / "atom.xml").read_bytes())["prev-archive"] == \
         f"{BASE}quanshangzhongguo/archive/2022-03.atom"
+    assert_complete(public, store, ALL, "emnews", "quanshangzhongguo")
+
+
+def test_a_lagging_month_is_written_whole_when_a_newer_month_begins(lagging):
+    config, store = lagging
+    public = config.site.output_dir
+    store.upsert(article(11, at(4, 1), EMNEWS), CRAWL)
+    assert archive_files(publish(config, store)) == {
+        f"{slug}/2022-03.{suffix}" for slug in (ALL, "emnews") for suffix in ("atom", "json")}
+    assert entry_ids(archive(public, ALL, "2022-03")) == ids(10, 9, 8, 7)
+    assert not (public / ALL / "archive" / "2022-04.atom").exists()
+    assert_complete(public, store, ALL, "emnews", "quanshangzhongguo")
+
+
+def test_housekeeping_prunes_no_entry_its_month_still_lacks(lagging):
+    config, store = lagging
+    public = config.site.output_dir
+    settled = read_mark(public)
+    assert store.prune(ALL, 0, settled=settled) == 9  # all but 10, which only the subscription documents hold
+    assert [a.article_id for a in store.latest(ALL, 10)] == [article(10, at(3, 20), EMNEWS).article_id]
+    for n in range(11, 16):
+        store.upsert(article(n, at(3, 20 + n - 10), EMNEWS), CRAWL)
+    publish(config, store)
+    assert entry_ids(archive(public, ALL, "2022-03")) == ids(15, 14, 13, 12, 11, 10, 9, 8, 7)
+    assert read_mark(public) == json.loads((public / STATE_FILE).read_text())["read"]
+    store.prune(ALL, 0, settled=read_mark(public))
+    assert set(walk(public, ALL)) == set(ids(*TIMES, *range(10, 16)))
 
 
 def test_pruned_entries_stay_in_their_archives_exactly_once_at_their_latest_version(published):
