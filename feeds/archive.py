@@ -228,7 +228,8 @@ class ArchivePlan:
     """What one publish writes for the archives, and what the subscription feeds link."""
 
     state: State
-    files: dict[Path, bytes] = field(default_factory=dict)
+    documents: Iterator[tuple[Path, bytes]]
+    """The files to write, built one month at a time as they are asked for (the state last)."""
     newest: dict[str, str] = field(default_factory=dict)
     """Feed slug → its newest archive month, for every feed whose archives this plan changed."""
 
@@ -236,15 +237,13 @@ class ArchivePlan:
         return self.newest.get(slug) or newest_month(folder)
 
 
-def changed_articles(store: Store, after: int) -> tuple[dict[str, tuple[int, Article]], int]:
-    """The articles changed after change number `after` (by id, with their change numbers), and the highest number read."""
-    found: dict[str, tuple[int, Article]] = {}
+def changed_articles(store: Store, after: int) -> Iterator[tuple[int, Article]]:
+    """The articles changed after change number `after` with their change numbers, a page at a time
+    (an article changed again while they are read comes again, later)."""
     mark = after
     while page := store.changes(mark, BATCH):
-        for number, article in page:
-            found[article.article_id] = (number, article)
-            mark = max(mark, number)
-    return found, mark
+        yield from page
+        mark = max(mark, *(number for number, _ in page))
 
 
 class Held(NamedTuple):
@@ -387,9 +386,6 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
 
     output = site.output_dir
     state = None if full else read_state(output)
-    numbered, mark = changed_articles(store, state.read if state else 0)
-    if state is None and len(numbered) < store.count(ALL):  # some were stored without a change number
-        numbered.update((a.article_id, (0, a)) for a in all_articles(store) if a.article_id not in numbered)
     newest = store.latest(ALL, 1)
     newest_month = month_of(prepare(newest[0])) if newest else None
     current = newest_month if state is not None else None  # None: nothing lags
@@ -398,10 +394,19 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
     published: dict[tuple[str, str], dict[str, Held]] = {}
 
     def held(slug: str, month: str) -> dict[str, Held]:
-        """The entries the published documents of a month hold (read once)."""
+        """The entries the published documents of a month hold (read once, until the month is built)."""
         if (slug, month) not in published:
             published[slug, month] = read_month(site, archives(slug), month, fragments)
         return published[slug, month]
+
+    filed: dict[str, dict[str, set[str]]] = {}
+
+    def filed_in(month: str) -> dict[str, set[str]]:
+        """The category slugs of each entry all/'s published month holds, by id (read once)."""
+        if month not in filed:
+            filed[month] = {id: entry.categories() for id, entry in held(ALL, month).items()}
+            del published[ALL, month]  # read again when the month is built: the month is not kept meanwhile
+        return filed[month]
 
     entries: dict[str, Entry] = {}
     article_of: dict[str, str] = {}
@@ -412,24 +417,34 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
     """Feed slug → the months of `current` or the lagging month before it that are written."""
     loads: set[str] = set()
     """Article ids of lagging entries to write: read again from the store."""
+    newest_month_categories: dict[str, set[str]] = {}
+    """The categories of each changed entry of `current`: its earlier ones are read only if all/'s month is written."""
 
     def update(slug: str, month: str, id: str) -> None:
         if folder(slug):
             updates.setdefault(slug, {}).setdefault(month, set()).add(id)
 
-    newest_month_articles: list[tuple[Article, Entry]] = []
-    for number, article in numbered.values():
+    def take(number: int, article: Article) -> None:
         entry = entries[entry_id(article.article_id)] = prepare(article)
         article_of[entry.id], numbers[entry.id] = article.article_id, number
         month = month_of(entry)
-        if month == current:  # its earlier categories are read only if all/'s month is written
-            newest_month_articles.append((article, entry))
-            before = None
+        if month == current:
+            newest_month_categories[entry.id] = {ALL, *article.categories}
+            before: set[str] = set()
         else:
-            before = held(ALL, month).get(entry.id) if folder(ALL) else None
+            before = filed_in(month).get(entry.id, set()) if folder(ALL) else set()
         # the categories it was in too: a category that pruned it still shows its latest version
-        for slug in {ALL, *article.categories, *(before.categories() if before else ())}:
+        for slug in {ALL, *article.categories, *before}:
             update(slug, month, entry.id)
+
+    mark = state.read if state else 0
+    for number, article in changed_articles(store, mark):
+        take(number, article)
+        mark = max(mark, number)
+    if state is None and len(entries) < store.count(ALL):  # some were stored without a change number
+        for article in all_articles(store):
+            if entry_id(article.article_id) not in entries:
+                take(0, article)
     if state and state.month != current:  # the lagging month is no longer the newest: written like the others
         for slug, ids in state.pending.items():
             if folder(slug):
@@ -465,19 +480,18 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
         if folder(ALL):
             settle(ALL)
         if current in rewrite.get(ALL, ()):
-            for article, entry in newest_month_articles:
-                before = held(ALL, current).get(entry.id)
-                for slug in (before.categories() if before else set()) - {ALL, *article.categories}:
-                    update(slug, current, entry.id)  # an archived entry the category pruned: written there
+            for id, categories in newest_month_categories.items():
+                for slug in filed_in(current).get(id, set()) - categories:
+                    update(slug, current, id)  # an archived entry the category pruned: written there
                     rewrite.setdefault(slug, set()).add(current)
         for slug in sorted((set(updates) | set(pending)) - {ALL}):
             if current not in rewrite.get(slug, ()):
                 settle(slug)
 
-    result = ArchivePlan(state=State(read=mark, month=newest_month, pending=pending))
     todo: dict[str, dict[str, tuple[str | None, str | None]]] = {}
-    """Feed slug → the months written → their (prev, next) months."""
+    """Month → the feed slugs it is written for → their (prev, next) months."""
     documents: dict[str, list[str]] = {}
+    newest_written: dict[str, str] = {}
     for slug, changed in updates.items():
         existing = documents[slug] = months(folder(slug))
         written = {month for month in changed if month != current} | rewrite.get(slug, set())
@@ -486,25 +500,37 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
         for month in written - set(existing):  # a new month: its neighbours' links change
             index = chain.index(month)
             months_written.update(chain[max(index - 1, 0):index + 2])
-        todo[slug] = {month: neighbours(chain, month) for month in months_written}
+        for month in months_written:
+            todo.setdefault(month, {})[slug] = neighbours(chain, month)
         if chain:
-            result.newest[slug] = chain[-1]
+            newest_written[slug] = chain[-1]
     for article in filter(None, map(store.get, sorted(loads - set(article_of.values())))):
         entries[entry_id(article.article_id)] = prepare(article)
-    needed = {id for slug, written in todo.items() for month in written
-              for id in updates[slug].get(month, ()) if id in entries}
-    fresh = serialize(site, (entries[id] for id in sorted(needed)), fragments)
-    for slug, written in sorted(todo.items()):
-        for month, (prev, next) in sorted(written.items()):
-            kept = dict(held(slug, month)) if month in documents[slug] else {}
-            kept.update((id, fresh[id]) for id in updates[slug].get(month, ()) if id in fresh)
-            spec = archive_spec(site, slug, names.get(slug), month, prev=prev, next=next)
-            atom, json_feed = month_documents(spec, kept.values())
-            result.files[file_in(archives(slug), f"{month}.atom")] = atom
-            result.files[file_in(archives(slug), f"{month}.json")] = json_feed
-    if result.files or state is not None and result.state != state:
-        result.files[output / STATE_FILE] = result.state.bytes()
-    return result
+    new_state = State(read=mark, month=newest_month, pending=pending)
+
+    def build() -> Iterator[tuple[Path, bytes]]:
+        """Month by month: its changed entries serialized, each feed's documents of it, then all of it let go."""
+        for month, feeds in sorted(todo.items()):
+            ids = {id for slug in feeds for id in updates[slug].get(month, ()) if id in entries}
+            fresh = serialize(site, (entries[id] for id in sorted(ids)), fragments)
+            for slug, (prev, next) in sorted(feeds.items()):
+                kept = dict(held(slug, month)) if month in documents[slug] else {}
+                published.pop((slug, month), None)
+                kept.update((id, fresh[id]) for id in updates[slug].get(month, ()) if id in fresh)
+                spec = archive_spec(site, slug, names.get(slug), month, prev=prev, next=next)
+                atom, json_feed = month_documents(spec, kept.values())
+                del kept
+                yield file_in(archives(slug), f"{month}.atom"), atom
+                yield file_in(archives(slug), f"{month}.json"), json_feed
+                del atom, json_feed
+            if month != newest_month:  # the subscription documents show mostly the newest month's entries
+                fragments.forget(entries[id] for id in ids)
+            for id in ids:
+                entries.pop(id, None)
+        if todo or state is not None and new_state != state:
+            yield output / STATE_FILE, new_state.bytes()
+
+    return ArchivePlan(state=new_state, documents=build(), newest=newest_written)
 
 
 def neighbours(chain: list[str], month: str) -> tuple[str | None, str | None]:

@@ -408,6 +408,11 @@ class Fragments:
             self._serialize(site, new[start:start + self.BATCH])
         return [self._done[item] for item in items]
 
+    def forget(self, items: Iterable[Entry]) -> None:
+        """Let these entries' fragments go (serialized again if asked for later)."""
+        for item in items:
+            self._done.pop(item, None)
+
     def _serialize(self, site: SiteConfig, new: list[Entry]) -> None:
         batch = FeedSpec(ALL, ALL_NAME, [], site, prepared=tuple(new))
         fg = _generator(batch)

@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -145,6 +146,22 @@ def write_atomic(path: Path, data: bytes) -> bool:
     return True
 
 
+class _Backlog:
+    """Stagings handed to the writer threads, at most `limit` of them not done yet: each holds its bytes
+    until it is written, and a month of all/ is tens of megabytes."""
+
+    def __init__(self, writers: ThreadPoolExecutor, limit: int):
+        self.writers, self.limit = writers, limit
+        self.waiting: deque[Future[Path | None]] = deque()
+
+    def stage(self, path: Path, data: bytes) -> Future[Path | None]:
+        future = self.writers.submit(stage, path, data)
+        self.waiting.append(future)
+        while len(self.waiting) > self.limit:
+            wait([self.waiting.popleft()])
+        return future
+
+
 def _discard(staged: Iterable[Future[Path | None]]) -> None:
     """Cancel the stagings not started, wait for the others and remove the temporary files they wrote."""
     futures = list(staged)
@@ -218,7 +235,7 @@ ARCHIVES = "archive"
 
 
 def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySummary], full: bool,
-                    writers: ThreadPoolExecutor, report: PublishReport, fragments: Fragments,
+                    writers: _Backlog, report: PublishReport, fragments: Fragments,
                     window: Callable[[str], frozenset[str] | None]
                     ) -> tuple[archive.ArchivePlan | None, dict[str, dict[Path, Future[Path | None]]]]:
     """Build and stage the archive months that changed, by feed slug (the archives' state under "");
@@ -233,15 +250,20 @@ def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySu
         except UnsafeSlugError:
             return None
 
+    stagings: dict[str, dict[Path, Future[Path | None]]] = {}
     try:
         plan = archive.plan(store, config.site, folder_of, names, full=full, fragments=fragments, window=window)
-    except Exception as exc:
+        for path, data in plan.documents:
+            slug = "" if path.parent == output else path.parent.parent.name
+            stagings.setdefault(slug, {})[path] = writers.stage(path, data)
+            del data
+    except BaseException as exc:
+        for staging in stagings.values():
+            _discard(staging.values())
+        if not isinstance(exc, Exception):
+            raise
         _archives_failed(report, exc)
         return None, {}
-    stagings: dict[str, dict[Path, Future[Path | None]]] = {}
-    for path, data in plan.files.items():
-        slug = "" if path.parent == output else path.parent.parent.name
-        stagings.setdefault(slug, {})[path] = writers.submit(stage, path, data)
     return plan, stagings
 
 
@@ -388,7 +410,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                                  and is_safe(summary.slug) and _listable(output, summary, report)) \
         if site.stock_feeds else []
 
-    with ThreadPoolExecutor(WRITERS, thread_name_prefix="finews-write") as writers:
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="finews-write") as pool:
+        writers = _Backlog(pool, 2 * WRITERS)
         stagings: dict[str, dict[Path, Future[Path | None]]] = {}
         archive_staging: dict[str, dict[Path, Future[Path | None]]] = {}
         try:
@@ -417,7 +440,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 try:
                     files = build_all(spec, fragments)
                     files["index.html"] = render_feed_page(spec, stocks.PARENT if group_of(slug) == STOCKS else None)
-                    stagings[slug] = {path: writers.submit(stage, path, data)
+                    stagings[slug] = {path: writers.stage(path, data)
                                       for path, data in ((file_in(folder, name), data) for name, data in files.items())}
                 except Exception as exc:
                     _failed(report, slug, exc)
@@ -451,7 +474,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 if listed_topics:
                     pages[inside(output, TOPICS, "opml.xml")] = render_opml(
                         site, topics.outlines(site, listed_topics), None, f"{site.title} - 主题")
-                _rename_all(_collect({path: writers.submit(stage, path, data) for path, data in pages.items()}),
+                _rename_all(_collect({path: writers.stage(path, data) for path, data in pages.items()}),
                             report)
             stock_index = inside(output, STOCKS, "index.html") if securities else None
             if stock_index and (full or not stock_index.exists()
@@ -459,11 +482,11 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 pages = {stock_index: render_stocks(site, securities),
                          inside(output, STOCKS, "opml.xml"): render_opml(
                              site, stocks.outlines(site, securities), newest_of(securities), f"{site.title} - 股票")}
-                _rename_all(_collect({path: writers.submit(stage, path, data) for path, data in pages.items()}),
+                _rename_all(_collect({path: writers.stage(path, data) for path, data in pages.items()}),
                             report)
             marks = inside(output, *topics.MARKS_FILE)
             if config.topics or marks.exists():
-                _rename_all(_collect({marks: writers.submit(stage, marks, topics.marks_of(config.topics))}), report)
+                _rename_all(_collect({marks: writers.stage(marks, topics.marks_of(config.topics))}), report)
         except BaseException:
             for staging in [*stagings.values(), *archive_staging.values()]:
                 _discard(staging.values())
