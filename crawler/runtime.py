@@ -47,11 +47,10 @@ def config_from_settings(settings: Any) -> Config:
 
 @dataclass
 class Cycle:
-    """One cycle of one source: when it began, whether it is blocked, which articles are in flight."""
+    """One cycle of one source: whether it is blocked, which articles are in flight."""
 
     source: str
     epoch: int | None
-    started: datetime
     blocked: str | None = None
     pending: set[str] = field(default_factory=set)
     """Ids of the articles being fetched."""
@@ -64,6 +63,7 @@ class Cycle:
     waiting: dict[str, list[MembershipItem]] = field(default_factory=lambda: defaultdict(list))
     """Memberships of an article fetched but not yet stored."""
     active: float = field(default_factory=time.monotonic)
+    """When the cycle last saw a response (monotonic seconds)."""
 
     def give_up(self, article_id: str) -> None:
         self.pending.discard(article_id)
@@ -106,13 +106,10 @@ class CrawlRuntime:
         """The cycle of `source` numbered `epoch`; one seen for the first time begins now."""
         cycle = self.cycles.get((source, epoch))
         if cycle is None:
-            cycle = self.cycles[(source, epoch)] = self.begin(source, epoch)
+            cycle = self.cycles[(source, epoch)] = Cycle(source, epoch)
             self.release_done()
         cycle.active = time.monotonic()
         return cycle
-
-    def begin(self, source: str, epoch: int | None) -> Cycle:
-        return Cycle(source, epoch, datetime.now(BEIJING))
 
     def cycle_of(self, request: Request) -> Cycle:
         return self.cycle(request.meta["source"], request.meta.get(EPOCH))

@@ -5,19 +5,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+import redis
 from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.test import get_crawler
 
 from crawler import settings as project_settings
 from crawler.config import load_config
+from crawler.distributed import SharedCounters, worker_settings
+from crawler.middlewares import SourceGateMiddleware
 from crawler.pipelines import NormalizePipeline
 from crawler.runtime import CYCLE_QUIET, runtime_of
 from crawler.samplesite import SampleSite
 from crawler.sources.base import Entry
 from crawler.spiders.news import NewsSpider
+from crawler.spiders.worker import NewsWorkerSpider, SharedRuntime
 from crawler.text.times import BEIJING
 
 from crawlkit import write_config
+from test_distributed import distributed_config
 
 
 @pytest.fixture
@@ -84,3 +90,42 @@ def test_an_article_item_carries_the_time_its_list_was_fetched_in_a_later_cycle(
     normalized = NormalizePipeline.from_crawler(crawler).process_item(item)
     assert normalized.crawled_at == listed_at
     assert normalized.article.published == listed_at.replace(microsecond=0) - timedelta(minutes=3)
+
+
+def test_a_blocked_cycle_lets_no_request_of_its_source_through_the_gate(crawler):
+    runtime, spider = runtime_of(crawler), crawler.spider
+    source, other = spider.sources[0], spider.sources[1]
+    gate = SourceGateMiddleware.from_crawler(crawler)
+    runtime.block(runtime.cycle(source.name, None), "http://127.0.0.1:9/list", "HTTP 403 on the list")
+    with pytest.raises(IgnoreRequest):
+        gate.process_request(spider.request(source, "http://127.0.0.1:9/a", spider.parse_article, "text", None))
+    assert gate.process_request(spider.request(other, "http://127.0.0.1:9/b", spider.parse_article, "text", None)) is None
+
+
+def test_a_worker_reads_another_workers_block_at_its_next_list_page_and_never_per_request(tmp_path, redis_url):
+    with SampleSite() as site:
+        config = load_config(distributed_config(site, tmp_path, redis_url, every="1h"))
+    settings = {name: getattr(project_settings, name) for name in dir(project_settings) if name.isupper()}
+    crawler = get_crawler(NewsWorkerSpider, {**settings, **worker_settings(config), "FINEWS_CONFIG": config})
+    crawler.spider = spider = NewsWorkerSpider.from_crawler(crawler)
+    runtime = runtime_of(crawler)
+    assert isinstance(runtime, SharedRuntime)
+    gate = SourceGateMiddleware.from_crawler(crawler)
+    source = spider.sources[0]
+    cycle = runtime.cycle(source.name, 3)
+    runtime.list_read(cycle)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        SharedCounters(client).block(source.name, "HTTP 403 on the list")  # as another worker would
+        hgets = client.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
+        for n in range(50):
+            request = spider.request(source, f"http://127.0.0.1:9/{n}", spider.parse_article, "text", 3)
+            assert gate.process_request(request) is None
+        assert client.info("commandstats").get("cmdstat_hget", {}).get("calls", 0) == hgets
+        runtime.list_read(cycle)
+        with pytest.raises(IgnoreRequest):
+            gate.process_request(spider.request(source, "http://127.0.0.1:9/x", spider.parse_article, "text", 3))
+    finally:
+        client.close()
+        runtime.store.close()
+        runtime.client.close()
