@@ -14,7 +14,8 @@ from crawler import settings as project_settings
 from crawler.config import load_config
 from crawler.distributed import SharedCounters, worker_settings
 from crawler.middlewares import SourceGateMiddleware
-from crawler.pipelines import NormalizePipeline
+from crawler.pipelines import NormalizePipeline, StorePipeline
+from crawler.store import Outcome
 from crawler.runtime import CYCLE_QUIET, runtime_of
 from crawler.samplesite import SampleSite
 from crawler.sources.base import Entry
@@ -78,7 +79,7 @@ def test_a_cycle_quiet_for_long_is_released_even_with_a_fetch_in_flight(crawler)
     assert runtime.cycles == {}
 
 
-def test_an_article_item_carries_the_time_its_list_was_fetched_in_a_later_cycle(crawler):
+def test_an_article_is_dated_and_stored_by_the_time_its_list_was_fetched_in_a_later_cycle(crawler):
     runtime, spider = runtime_of(crawler), crawler.spider
     source = next(s for s in spider.sources)
     listed_at = datetime.now(BEIJING) + timedelta(days=3)
@@ -90,6 +91,9 @@ def test_an_article_item_carries_the_time_its_list_was_fetched_in_a_later_cycle(
     normalized = NormalizePipeline.from_crawler(crawler).process_item(item)
     assert normalized.crawled_at == listed_at
     assert normalized.article.published == listed_at.replace(microsecond=0) - timedelta(minutes=3)
+    stored = StorePipeline.from_crawler(crawler).process_item(normalized)
+    assert stored.outcome is Outcome.NEW and runtime.tracker.get(source.name, "new") == 1
+    assert runtime.store.get(complete.article_id).first_seen == listed_at
 
 
 def test_a_blocked_cycle_lets_no_request_of_its_source_through_the_gate(crawler):
