@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime
-from typing import Any
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
+from scrapy.settings import BaseSettings
 
 from .config import Config, SourceConfig, load_config
 from .filing import category_slugs
@@ -39,7 +39,7 @@ CYCLE_QUIET = 300.0
 """Seconds without a response after which a worker's cycle is released, in flight or not."""
 
 
-def config_from_settings(settings: Any) -> Config:
+def config_from_settings(settings: BaseSettings) -> Config:
     """The Config in `FINEWS_CONFIG`: an object (set by `finews`), a path, or None (defaults)."""
     value = settings.get("FINEWS_CONFIG")
     return value if isinstance(value, Config) else load_config(value or None)
