@@ -103,7 +103,8 @@ def test_a_blocked_cycle_lets_no_request_of_its_source_through_the_gate(crawler)
     runtime.block(runtime.cycle(source.name, None), "http://127.0.0.1:9/list", "HTTP 403 on the list")
     with pytest.raises(IgnoreRequest):
         gate.process_request(spider.request(source, "http://127.0.0.1:9/a", spider.parse_article, "text", None))
-    assert gate.process_request(spider.request(other, "http://127.0.0.1:9/b", spider.parse_article, "text", None)) is None
+    elsewhere = spider.request(other, "http://127.0.0.1:9/b", spider.parse_article, "text", None)
+    assert gate.process_request(elsewhere) is None
 
 
 def test_a_worker_reads_another_workers_block_at_its_next_list_page_and_never_per_request(tmp_path, redis_url):
