@@ -54,8 +54,8 @@ from crawler.config import SiteConfig
 from crawler.store import ALL, Article, Store
 from crawler.text.times import BEIJING
 
-from .build import (ATOM_NS, ENTRY_CLOSE, ENTRY_OPEN, FEED_CLOSE, ITEMS, MEDIA_TYPES, Entry, FeedSpec, Fragments,
-                    build_atom, entry_id, json_with_items, prepare, spans, spec_for, splice, xml_text)
+from .build import (ATOM_NS, ENTRY_CLOSE, ENTRY_OPEN, FEED_CLOSE, ITEMS, MEDIA_TYPES, Entry, FeedSpec, Fragments, Pieces,
+                    build_atom, entry_id, json_pieces, prepare, spans, spec_for, splice_pieces, xml_text)
 from .paths import file_in, inside
 
 logger = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class ArchivePlan:
     """What one publish writes for the archives, and what the subscription feeds link."""
 
     state: State
-    documents: Iterator[tuple[Path, bytes]]
+    documents: Iterator[tuple[Path, bytes | Pieces]]
     """The files to write, built one month at a time as they are asked for (the state last)."""
     newest: dict[str, str] = field(default_factory=dict)
     """Feed slug → its newest archive month, for every feed whose archives this plan changed."""
@@ -337,12 +337,12 @@ def read_month(site: SiteConfig, folder: Path, month: str, fragments: Fragments)
     return {id: Held(id, published, updated, block, lines[id]) for id, published, updated, block in blocks}
 
 
-def month_documents(spec: ArchiveSpec, entries: Iterable[Held]) -> tuple[bytes, bytes]:
+def month_documents(spec: ArchiveSpec, entries: Iterable[Held]) -> tuple[Pieces, Pieces]:
     """A month's Atom and JSON Feed documents holding these entries, newest first by published (ties: larger id first)."""
     ordered = sorted(entries, key=lambda held: (held.published, held.id), reverse=True)
     head = replace(spec, last_updated=max(held.updated for held in ordered))
-    return (splice(build_atom(head), FEED_CLOSE, (held.atom for held in ordered)),
-            json_with_items(head, (held.json for held in ordered), b",\n"))
+    return (splice_pieces(build_atom(head), FEED_CLOSE, (held.atom for held in ordered)),
+            json_pieces(head, (held.json for held in ordered), b",\n"))
 
 
 def subscribed(folder: Path) -> set[str]:
@@ -508,7 +508,7 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
         entries[entry_id(article.article_id)] = prepare(article)
     new_state = State(read=mark, month=newest_month, pending=pending)
 
-    def build() -> Iterator[tuple[Path, bytes]]:
+    def build() -> Iterator[tuple[Path, bytes | Pieces]]:
         """Month by month: its changed entries serialized, each feed's documents of it, then all of it let go."""
         for month, feeds in sorted(todo.items()):
             ids = {id for slug in feeds for id in updates[slug].get(month, ()) if id in entries}

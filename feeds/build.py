@@ -363,18 +363,35 @@ def spans(data: bytes, start: bytes, end: bytes, tail: bytes) -> list[tuple[int,
     return found
 
 
-def splice(shell: bytes, tail: bytes, parts: Iterable[bytes | memoryview]) -> bytes:
+Pieces = list[bytes | memoryview]
+"""A document as the pieces it is made of, in order (written one after the other, never joined)."""
+
+
+def splice_pieces(shell: bytes, tail: bytes, parts: Iterable[bytes | memoryview]) -> Pieces:
     """A document built without entries (`shell`, ending in `tail`) with these entries' bytes before its tail."""
-    return b"".join([shell.removesuffix(tail), *parts, tail])
+    return [shell.removesuffix(tail), *parts, tail]
+
+
+def splice(shell: bytes, tail: bytes, parts: Iterable[bytes | memoryview]) -> bytes:
+    """`splice_pieces` as one bytes object."""
+    return b"".join(splice_pieces(shell, tail, parts))
+
+
+def json_pieces(spec: FeedSpec, items: Iterable[bytes | memoryview], separator: bytes = b",") -> Pieces:
+    """A spec's JSON Feed document holding these items' bytes (one per line with `b",\\n"`), newline-ended."""
+    before, _, after = json_bytes(json_document(spec, [])).partition(ITEMS + b"]")
+    body: Pieces = []
+    for item in items:
+        body += [separator, item]
+    body = body[1:]
+    if separator.endswith(b"\n"):
+        body = [b"\n", *body, b"\n"]
+    return [before, ITEMS, *body, b"]", after, b"\n"]
 
 
 def json_with_items(spec: FeedSpec, items: Iterable[bytes | memoryview], separator: bytes = b",") -> bytes:
-    """A spec's JSON Feed document holding these items' bytes (one per line with `b",\\n"`), newline-ended."""
-    before, _, after = json_bytes(json_document(spec, [])).partition(ITEMS + b"]")
-    body = separator.join(items)
-    if separator.endswith(b"\n"):
-        body = b"\n" + body + b"\n"
-    return b"".join([before, ITEMS, body, b"]", after, b"\n"])
+    """`json_pieces` as one bytes object."""
+    return b"".join(json_pieces(spec, items, separator))
 
 
 @dataclass(frozen=True)

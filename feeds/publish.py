@@ -27,7 +27,7 @@ from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 
 from . import archive, stocks, topics
-from .build import FeedSpec, Fragments, build_all, entry_id, spec_for
+from .build import FeedSpec, Fragments, Pieces, build_all, entry_id, spec_for
 from .pages import category_outlines, newest_of, render_feed_page, render_index, render_opml, render_stocks
 from .paths import UnsafePathError, file_in, inside
 
@@ -95,21 +95,26 @@ def remove_stale_temporaries(folders: Iterable[Path], before: float, *, recursiv
     return removed
 
 
-def _holds(path: Path, data: bytes) -> bool:
-    """Whether `path` already holds exactly `data` (sizes are compared before any byte is read)."""
+def _holds(path: Path, pieces: Pieces) -> bool:
+    """Whether `path` already holds exactly these pieces (sizes are compared before any byte is read)."""
     try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
+        if path.stat().st_size != sum(map(len, pieces)):
+            return False
+        with path.open("rb") as held:
+            return all(held.read(len(piece)) == piece for piece in pieces)
     except FileNotFoundError:
         return False
 
 
-def stage(path: Path, data: bytes) -> Path | None:
-    """Write `data` to a new temporary file beside `path` and fsync it; None when `path` holds these bytes.
+def stage(path: Path, data: bytes | Pieces) -> Path | None:
+    """Write `data` (or its pieces, one after the other) to a new temporary file beside `path` and fsync it;
+    None when `path` holds these bytes.
 
     Renaming the returned file onto `path` publishes it atomically. On any error the temporary
     file is removed.
     """
-    if _holds(path, data):
+    pieces = [data] if isinstance(data, bytes) else data
+    if _holds(path, pieces):
         return None
     try:
         out = _temporary(path)
@@ -119,7 +124,7 @@ def stage(path: Path, data: bytes) -> Path | None:
     tmp = Path(out.name)
     try:
         with out:
-            out.write(data)
+            out.writelines(pieces)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o644)
@@ -154,7 +159,7 @@ class _Backlog:
         self.writers, self.limit = writers, limit
         self.waiting: deque[Future[Path | None]] = deque()
 
-    def stage(self, path: Path, data: bytes) -> Future[Path | None]:
+    def stage(self, path: Path, data: bytes | Pieces) -> Future[Path | None]:
         future = self.writers.submit(stage, path, data)
         self.waiting.append(future)
         while len(self.waiting) > self.limit:
