@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from scrapy import Request
@@ -19,17 +20,28 @@ from scrapy.pqueues import DownloaderAwarePriorityQueue, DownloaderInterface
 from scrapy.utils.asyncio import CallLaterResult, call_later
 
 
+@dataclass
+class _Pause:
+    delay: float
+    jitter: float
+    """The slot's own pace, given back when the pause ends."""
+    ends: float
+    """monotonic() time the pause ends."""
+    ending: CallLaterResult
+
+
 class SlotPause:
     """Download slots made to wait before their next request, then back to their own pace.
 
-    A pause raises the slot's delay (as AutoThrottle adjusts it) counted from now, and gives the
-    slot its delay back once the pause is over; a longer pause met meanwhile extends it.
+    A pause sets the slot's delay (as AutoThrottle adjusts it), without jitter, to the time left
+    and counts it from now; the slot gets its own delay and jitter back once the pause is over.
+    A pause met during another one ends when the later of the two does.
     """
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
-        self.paused: dict[str, tuple[float, CallLaterResult]] = {}
-        """Slot key → its delay before the pause, and the call that ends the pause."""
+        self.paused: dict[str, _Pause] = {}
+        """Slot key → the pause under way."""
 
     def pause(self, request: Request, seconds: float) -> None:
         engine = self.crawler.engine
@@ -37,17 +49,19 @@ class SlotPause:
         slot = engine.downloader.slots.get(key) if engine is not None and key is not None else None
         if slot is None or seconds <= 0:
             return
-        before = slot.delay
-        if key in self.paused:
-            before, ending = self.paused.pop(key)
-            ending.cancel()
-        slot.delay = max(before, seconds)
-        slot.lastseen = time.monotonic()
-        self.paused[key] = (before, call_later(seconds, self.resume, key, slot))
+        now = time.monotonic()
+        pause = self.paused.pop(key, None)
+        if pause is not None:
+            pause.ending.cancel()
+            delay, jitter, ends = pause.delay, pause.jitter, max(pause.ends, now + seconds)
+        else:
+            delay, jitter, ends = slot.delay, slot.jitter, now + seconds
+        slot.delay, slot.jitter, slot.lastseen = ends - now, 0.0, now
+        self.paused[key] = _Pause(delay, jitter, ends, call_later(ends - now, self.resume, key, slot))
 
     def resume(self, key: str, slot: Slot) -> None:
-        before, _ = self.paused.pop(key)
-        slot.delay = before
+        pause = self.paused.pop(key)
+        slot.delay, slot.jitter = pause.delay, pause.jitter
 
 
 class _FreeSlots(DownloaderInterface):
