@@ -38,6 +38,7 @@ media named exactly like the site reads back as no media.
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import re
@@ -424,6 +425,9 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
         if folder(slug):
             updates.setdefault(slug, {}).setdefault(month, set()).add(id)
 
+    newest_of: dict[str, list[tuple[datetime, str]]] = {}
+    """Feed slug → (published, id) of its changed entries: the newest are what its feed shows."""
+
     def take(number: int, article: Article) -> None:
         entry = entries[entry_id(article.article_id)] = prepare(article)
         article_of[entry.id], numbers[entry.id] = article.article_id, number
@@ -436,6 +440,8 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
         # the categories it was in too: a category that pruned it still shows its latest version
         for slug in {ALL, *article.categories, *before}:
             update(slug, month, entry.id)
+        for slug in {ALL, *article.categories}:
+            newest_of.setdefault(slug, []).append((entry.published, entry.id))
 
     mark = state.read if state else 0
     for number, article in changed_articles(store, mark):
@@ -507,6 +513,8 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
     for article in filter(None, map(store.get, sorted(loads - set(article_of.values())))):
         entries[entry_id(article.article_id)] = prepare(article)
     new_state = State(read=mark, month=newest_month, pending=pending)
+    shown = {id for entries_of in newest_of.values() for _, id in heapq.nlargest(site.feed_size, entries_of)}
+    """The entries the feeds' subscription documents likely show: their fragments are kept for them."""
 
     def build() -> Iterator[tuple[Path, bytes | Pieces]]:
         """Month by month: its changed entries serialized, each feed's documents of it, then all of it let go."""
@@ -523,8 +531,7 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
                 yield file_in(archives(slug), f"{month}.atom"), atom
                 yield file_in(archives(slug), f"{month}.json"), json_feed
                 del atom, json_feed
-            if month != newest_month:  # the subscription documents show mostly the newest month's entries
-                fragments.forget(entries[id] for id in ids)
+            fragments.forget(entries[id] for id in ids if id not in shown)
             for id in ids:
                 entries.pop(id, None)
         if todo or state is not None and new_state != state:
