@@ -36,7 +36,7 @@ from .text.times import BEIJING
 EPOCH = "epoch"
 """The request meta key of the cycle a request belongs to (None: the one cycle of a one-shot crawl)."""
 CYCLE_QUIET = 300.0
-"""Seconds without a response after which a worker's cycle is released, in flight or not."""
+"""Seconds without a request or response of its own after which a worker's cycle is released, in flight or not."""
 
 
 def config_from_settings(settings: BaseSettings) -> Config:
@@ -63,7 +63,7 @@ class Cycle:
     waiting: dict[str, list[MembershipItem]] = field(default_factory=lambda: defaultdict(list))
     """Memberships of an article fetched but not yet stored."""
     active: float = field(default_factory=time.monotonic)
-    """When the cycle last saw a response (monotonic seconds)."""
+    """When a request or response of the cycle last went through the runtime (monotonic seconds)."""
 
     def give_up(self, article_id: str) -> None:
         self.pending.discard(article_id)
