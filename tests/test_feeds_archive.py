@@ -372,3 +372,14 @@ def test_archives_off_writes_no_archive_and_links_none(tmp_path):
     assert not list(public.rglob("archive")) and not (public / STATE_FILE).exists()
     assert "prev-archive" not in links((public / ALL / "atom.xml").read_bytes())
     assert "next_url" not in json.loads((public / ALL / "feed.json").read_bytes())
+
+
+def test_a_state_from_before_archives_could_lag_reads_as_nothing_lagging(published):
+    config, store = published
+    public = config.site.output_dir
+    (public / STATE_FILE).write_text(json.dumps({"change": read_mark(public)}) + "\n", encoding="utf-8")
+    store.upsert(article(10, at(3, 20), EMNEWS), CRAWL)
+    assert archive_files(publish(config, store)) == set()
+    assert json.loads((public / STATE_FILE).read_text())["pending"] == {
+        slug: {article(10, at(3, 20), EMNEWS).article_id: read_mark(public) + 1} for slug in (ALL, "emnews")}
+    assert_complete(public, store, ALL, "emnews", "quanshangzhongguo")
