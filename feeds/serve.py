@@ -1,8 +1,9 @@
 """`finews serve`: the output folder over HTTP, with feed media types, 304s and gzip.
 
-Caching: everything may be cached for a minute, except the RFC 5005 archive documents of
-completed Beijing months (`<slug>/archive/<YYYY-MM>.atom|json` before this month), which may be
-cached for a week: they change only when an old article is edited. With WebSub hubs, the feeds
+Caching: everything may be cached for a minute, except the RFC 5005 archive documents of settled
+Beijing months (`<slug>/archive/<YYYY-MM>.atom|json` before last month), which may be cached for
+a week: they change only when an old article is edited. Last month's document may still take
+the entries that lagged behind in the subscription document, so it keeps the minute. With WebSub hubs, the feeds
 carry the `Link: <hub>; rel="hub", <self>; rel="self"` header the hubs look for (WebSub 4).
 """
 
@@ -15,7 +16,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from http import HTTPStatus
 from io import BytesIO
@@ -52,7 +53,7 @@ MAX_AGE = 60
 IDLE_TIMEOUT = 30.0
 """Seconds a connection may stay silent (before or between requests) before the server closes it."""
 ARCHIVE_MAX_AGE = 7 * 24 * 3600
-"""For the archive document of a completed month."""
+"""For the archive document of a month that ended before last month."""
 
 
 def archive_month(path: Path) -> str | None:
@@ -70,10 +71,15 @@ def media_type(path: Path) -> str:
 
 
 def max_age(path: Path, now: datetime | None = None) -> int:
-    """Seconds the file may be cached: long for a completed month's archive, else a minute."""
+    """Seconds the file may be cached: long for the archive of a month that ended before last month, else a minute.
+
+    Last month's document may still take its lagging entries (see `feeds.archive`), so it keeps
+    the feeds' minute until a whole month has passed since it ended.
+    """
     month = archive_month(path)
-    current = (now or datetime.now(BEIJING)).astimezone(BEIJING).strftime("%Y-%m")
-    return ARCHIVE_MAX_AGE if month is not None and month < current else MAX_AGE
+    today = (now or datetime.now(BEIJING)).astimezone(BEIJING)
+    last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    return ARCHIVE_MAX_AGE if month is not None and month < last_month else MAX_AGE
 
 
 class GzipCache:

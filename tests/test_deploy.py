@@ -19,7 +19,7 @@ import socket
 import subprocess
 import tomllib
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -270,9 +270,14 @@ def beijing_month() -> str:
     return datetime.now(BEIJING).strftime("%Y-%m")
 
 
+def last_beijing_month() -> str:
+    return (datetime.now(BEIJING).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
 def archives() -> dict[str, str]:
-    """Archive documents of a completed month and of this one, by path → media type."""
-    return {f"all/archive/{month}.{suffix}": media for month in (COMPLETED_MONTH, beijing_month())
+    """Archive documents of a settled month, of last month and of this one, by path → media type."""
+    return {f"all/archive/{month}.{suffix}": media
+            for month in (COMPLETED_MONTH, last_beijing_month(), beijing_month())
             for suffix, media in (("atom", FEEDS["all/atom.xml"]), ("json", FEEDS["all/feed.json"]))}
 
 
@@ -388,7 +393,7 @@ def compose_tz() -> str:
         "environment"]["TZ"]
 
 
-def test_nginx_caches_completed_archive_months_for_a_week_and_the_current_month_for_a_minute(nginx):
+def test_nginx_caches_settled_archive_months_for_a_week_and_this_and_last_month_for_a_minute(nginx):
     assert compose_tz() == "CST-8"
     for path, media_type in archives().items():
         status, headers, _ = get(nginx, path)
