@@ -31,6 +31,7 @@ from html import escape
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.ext.dc import DcEntryExtension, DcExtension  # after feedgen.feed, which imports lxml.etree for it
 from feedgen.util import xml_elem
 from w3lib.url import safe_url_string
 
@@ -221,7 +222,8 @@ def _generator(spec: FeedSpec, *, entries: bool = True) -> FeedGenerator:
     without its entries when not `entries` (the head and tail that `splice` puts entries between)."""
     site_author = {"name": xml_text(spec.site.title)}
     fg = FeedGenerator()
-    fg.load_extension("dc", atom=False, rss=True)
+    # by class: load_extension("dc") looks for a module feedgen.ext.dc_entry on disk at every call
+    fg.register_extension("dc", DcExtension, DcEntryExtension, atom=False, rss=True)
     fg.register_extension("finews_rss_links", RssAtomLinks, atom=False, rss=True)
     if spec.archived:
         fg.register_extension("finews_archive", ArchiveMarker, atom=True, rss=False)
