@@ -21,9 +21,10 @@ entry's link without `rel` (which RFC 4287 defines as `alternate`).
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -411,11 +412,13 @@ class Fragment:
 class Fragments:
     """Each entry serialized once (one feedgen document for each batch of new ones), for every document it is in.
 
-    Keyed by the whole entry, so a version read later in the same publish is serialized anew.
+    Keyed by the whole entry, so a version read later in the same publish is serialized anew. It may start
+    from `earlier` fragments (a previous publish's, serialized with the same site title: an entry without
+    media shows it).
     """
 
-    def __init__(self) -> None:
-        self._done: dict[Entry, Fragment] = {}
+    def __init__(self, earlier: Mapping[Entry, Fragment] | None = None) -> None:
+        self._done: dict[Entry, Fragment] = dict(earlier or {})
 
     BATCH = 200
     """Entries per feedgen document: its lxml tree of 10 kB bodies is the publish's largest object."""
@@ -426,6 +429,12 @@ class Fragments:
         for start in range(0, len(new), self.BATCH):
             self._serialize(site, new[start:start + self.BATCH])
         return [self._done[item] for item in items]
+
+    def newest(self, items: Iterable[Entry], limit: int) -> dict[Entry, Fragment]:
+        """The fragments held of these entries, of the newest `limit` of them (by published, then id)."""
+        held = heapq.nlargest(limit, {item for item in items if item in self._done},
+                              key=lambda item: (item.published, item.id))
+        return {item: self._done[item] for item in held}
 
     def forget(self, items: Iterable[Entry]) -> None:
         """Let these entries' fragments go (serialized again if asked for later)."""

@@ -27,7 +27,7 @@ from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 
 from . import archive, stocks, topics
-from .build import FeedSpec, Fragments, Pieces, build_all, entry_id, spec_for
+from .build import Entry, FeedSpec, Fragment, Fragments, Pieces, build_all, entry_id, spec_for
 from .pages import category_outlines, newest_of, render_feed_page, render_index, render_opml, render_stocks
 from .paths import UnsafePathError, file_in, inside
 
@@ -35,6 +35,13 @@ logger = logging.getLogger(__name__)
 
 WRITERS = 4
 """Threads writing and syncing temporary files while the next feeds are built (`os.fsync` releases the GIL)."""
+
+
+CARRIED = 300
+"""Entries whose fragments a publish leaves to the next one in the same process (the scheduler's): the newest
+its subscription documents showed, which the next publish's `all/` and busy feeds mostly show again."""
+_carried: dict[str, dict[Entry, Fragment]] = {}
+"""The last publish's `CARRIED` fragments, under the site title they were serialized with."""
 
 
 TEMP_SUFFIX = ".tmp"
@@ -388,8 +395,9 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     cleared only after the last rename, so the next publish retries what failed. A category with
     no items left keeps its files. The index and OPML lists are rebuilt whenever a feed was (always
     when `full`, and when the index is missing); `stocks/index.html` whenever a security's feed was.
-    A topic whose definition changed is re-filed and rebuilt (see topics). The outcome is recorded
-    as the `@publish` run.
+    A topic whose definition changed is re-filed and rebuilt (see topics). Each entry is serialized once
+    (feeds/build.py `Fragments`), and a publish starts from the fragments of the newest entries the previous
+    publish in this process showed (`CARRIED`). The outcome is recorded as the `@publish` run.
     """
     started, begun = time.time(), datetime.now(BEIJING)
     site = config.site
@@ -421,7 +429,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
         archive_staging: dict[str, dict[Path, Future[Path | None]]] = {}
         try:
             archived = [summary for summary in summaries if feeds.published(summary.slug)]
-            fragments = Fragments()
+            fragments = Fragments(_carried.get(site.title))
+            shown: list[Entry] = []
             specs: dict[str, FeedSpec] = {}
 
             def window(slug: str) -> frozenset[str] | None:
@@ -444,6 +453,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     newest = spec.entries[0]
                 try:
                     files = build_all(spec, fragments)
+                    shown += spec.items
                     files["index.html"] = render_feed_page(spec, stocks.PARENT if group_of(slug) == STOCKS else None)
                     stagings[slug] = {path: writers.stage(path, data)
                                       for path, data in ((file_in(folder, name), data) for name, data in files.items())}
@@ -455,6 +465,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     staged[slug] = _collect(staging)
                 except Exception as exc:
                     _failed(report, slug, exc)
+            _carried.clear()
+            _carried[site.title] = fragments.newest(shown, CARRIED)
             whole = _rename_archives(archive_staging, report)  # before the feeds that link them
             for slug, files in staged.items():
                 try:

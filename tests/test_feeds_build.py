@@ -265,6 +265,19 @@ def test_feeds_spliced_from_shared_entries_are_byte_for_byte_the_documents_feedg
                                           "feed.json": build_json_feed(feed)}
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=TEXT, html=TEXT, summary=TEXT, media=TEXT)
+def test_feeds_spliced_from_an_earlier_publishs_fragments_are_byte_for_byte_the_documents_feedgen_builds_whole(
+        title, html, summary, media):
+    earlier = Fragments()
+    hostile = article(1, title=title, html=html, summary=summary, media=media or None)
+    shown = spec_for(SITE, ALL, None, [hostile, article(2)])
+    build_all(shown, earlier)
+    feed = replace(spec([article(0), hostile, article(2, html="", media=None)]), archive="2022-01")
+    assert build_all(feed, Fragments(earlier.newest(shown.items, 1))) == {
+        "rss.xml": build_rss(feed), "atom.xml": build_atom(feed), "feed.json": build_json_feed(feed)}
+
+
 def test_entries_serialized_over_several_batches_are_spliced_in_the_order_given():
     feed = spec([article(i % 90, article_id=f"2022010722{i:08d}") for i in range(2 * Fragments.BATCH + 50)])
     assert build_all(feed, Fragments()) == {"rss.xml": build_rss(feed), "atom.xml": build_atom(feed),

@@ -373,3 +373,15 @@ def test_a_publish_removes_stale_temporary_files_where_it_writes_and_a_full_one_
         assert sorted(publish(config, store).stale_removed) == [stale["all/archive"], stale["good"]]
         assert stale["other"].exists()
         assert publish(config, store, full=True).stale_removed == [stale["other"]]
+
+
+def test_a_publish_after_one_with_another_site_title_shows_the_new_title_on_entries_without_media(tmp_path):
+    first, renamed = make_config(tmp_path, output_dir="first"), make_config(tmp_path, output_dir="renamed", title="新站名")
+    with open_store(first.store.url) as store:
+        store.upsert(article(1, {"media1": "媒体1新闻"}, media=None), T0)
+        publish(first, store, full=True)  # leaves its fragments, with the first title, to the next publish
+        publish(renamed, store, full=True)
+    atom = etree.parse(str(renamed.site.output_dir / "media1" / "atom.xml"))
+    names = atom.findall("{http://www.w3.org/2005/Atom}entry/{http://www.w3.org/2005/Atom}author/"
+                         "{http://www.w3.org/2005/Atom}name")
+    assert [name.text for name in names] == ["新站名"]
