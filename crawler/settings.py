@@ -32,6 +32,10 @@ CONCURRENT_REQUESTS = 16
 # while Scrapy starts this many asyncio workers for every callback (100 by default: 200,000
 # tasks for a crawl of 2,000 articles, most of its CPU time).
 CONCURRENT_ITEMS = 1
+# Scrapy checks every callback for a generator that returns a value by reading its source and
+# parsing it (inspect + ast); its cache is keyed by the bound method, so it parsed the article
+# callback again hundreds of times a crawl. None of the spiders' callbacks returns a value.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 CONCURRENT_REQUESTS_PER_DOMAIN = 2  # per source: its download slot
 DOWNLOAD_DELAY = 0.5
 AUTOTHROTTLE_ENABLED = True
