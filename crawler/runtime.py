@@ -17,8 +17,8 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler

@@ -96,7 +96,7 @@ def test_nothing_missing_or_outside_the_folder_is_served(served, path):
 def test_the_serve_command_serves_the_output_folder_until_sigterm(tmp_path):
     (tmp_path / "public").mkdir()
     (tmp_path / "public" / "index.html").write_text("<p>hi</p>", encoding="utf-8")
-    (tmp_path / "finews.toml").write_text(f'[site]\noutput_dir = "public"\n[store]\nurl = "sqlite:///x.db"\n',
+    (tmp_path / "finews.toml").write_text('[site]\noutput_dir = "public"\n[store]\nurl = "sqlite:///x.db"\n',
                                           encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "scheduler", "serve", "--port", "0", "--config",
                              str(tmp_path / "finews.toml")], cwd=ROOT, env=finews_env(),
