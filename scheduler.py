@@ -78,11 +78,9 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
 SCHEDULER_LOCK = "scheduler"
 
 
-def crawl_command(config: Config, source: str | None = None) -> list[str]:
+def crawl_command(config: Config) -> list[str]:
     """The subprocess that runs a one-shot crawl without publishing (the demo's: it shows the crawl's log)."""
     command = [sys.executable, "-m", "scheduler", "crawl", "--no-publish"]
-    if source is not None:
-        command += ["--source", source]
     if config.path is not None:
         command += ["--config", str(config.path)]
     return command
