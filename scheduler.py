@@ -606,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.set_defaults(handler=cmd_crawl, needs_sources=True)
 
     publish = commands.add_parser("publish", parents=[common], help="rebuild feeds from the store")
-    publish.add_argument("--all", action="store_true", help="rebuild every category, not only changed ones")
+    publish.add_argument("--all", action="store_true", help="rebuild every category, not only changed ones, and every entry anew (none taken from the published files)")
     publish.set_defaults(handler=cmd_publish)
 
     run = commands.add_parser("run", parents=[common], help="the scheduler: crawl each source on its schedule")

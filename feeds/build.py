@@ -21,6 +21,7 @@ entry's link without `rel` (which RFC 4287 defines as `alternate`).
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 import re
@@ -112,6 +113,13 @@ def prepare(article: Article) -> Entry:
         updated=updated,
         categories=tuple((slug, xml_text(name).strip() or slug) for slug, name in sorted(only_categories(article.categories).items())),
     )
+
+
+def entry_digest(entry: Entry) -> str:
+    """A digest of every field an entry's bytes are built from (joined by U+001F, which no field holds: see `xml_text`)."""
+    fields = [entry.id, entry.title, entry.link, entry.summary, entry.html, entry.author or "",
+              entry.published.isoformat(), entry.updated.isoformat(), *(part for pair in entry.categories for part in pair)]
+    return hashlib.sha256("\x1f".join(fields).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -407,6 +415,15 @@ class Fragment:
     """Its `<item>` element, indented as in a document."""
     json: bytes
     """Its JSON Feed item."""
+    digest: str
+    """`entry_digest` of the entry these bytes are of."""
+    checksum: str
+    """`checksum` of these bytes."""
+
+
+def checksum(atom: bytes, rss: bytes, json: bytes) -> str:
+    """A digest of an entry's bytes in the three formats (what feeds/reuse.py checks them against)."""
+    return hashlib.sha256(b"".join((atom, rss, json))).hexdigest()[:32]
 
 
 class Fragments:
@@ -419,16 +436,29 @@ class Fragments:
 
     def __init__(self, earlier: Mapping[Entry, Fragment] | None = None) -> None:
         self._done: dict[Entry, Fragment] = dict(earlier or {})
+        self.serialized = 0
+        """Entries serialized by this object."""
+        self.adopted = 0
+        """Entries whose bytes it was given (`adopt`)."""
 
     BATCH = 200
     """Entries per feedgen document: its lxml tree of 10 kB bodies is the publish's largest object."""
 
     def of(self, site: SiteConfig, items: Iterable[Entry]) -> list[Fragment]:
         items = list(items)
-        new = list(dict.fromkeys(item for item in items if item not in self._done))
+        new = self.missing(items)
         for start in range(0, len(new), self.BATCH):
             self._serialize(site, new[start:start + self.BATCH])
         return [self._done[item] for item in items]
+
+    def missing(self, items: Iterable[Entry]) -> list[Entry]:
+        """Those of these entries that have no fragment yet, once each."""
+        return list(dict.fromkeys(item for item in items if item not in self._done))
+
+    def adopt(self, held: Mapping[Entry, Fragment]) -> None:
+        """Take these entries' fragments as they are (bytes a published document holds, see feeds/reuse.py)."""
+        self._done.update(held)
+        self.adopted += len(held)
 
     def newest(self, items: Iterable[Entry], limit: int) -> dict[Entry, Fragment]:
         """The fragments held of these entries, of the newest `limit` of them (by published, then id)."""
@@ -442,6 +472,7 @@ class Fragments:
             self._done.pop(item, None)
 
     def _serialize(self, site: SiteConfig, new: list[Entry]) -> None:
+        self.serialized += len(new)
         batch = FeedSpec(ALL, ALL_NAME, [], site, prepared=tuple(new))
         fg = _generator(batch)
         atom, rss = _atom(fg, batch), _rss(fg, batch)
@@ -450,15 +481,46 @@ class Fragments:
         if atom_spans is None or rss_spans is None or not len(atom_spans) == len(rss_spans) == len(new):
             raise RuntimeError("feedgen no longer lays out entries as feeds/build.py splices them")
         for item, (a, b), (c, d) in zip(new, atom_spans, rss_spans):
-            self._done[item] = Fragment(atom[a:b], rss[c:d], json_bytes(json_item(item)))
+            parts = atom[a:b], rss[c:d], json_bytes(json_item(item))
+            self._done[item] = Fragment(*parts, entry_digest(item), checksum(*parts))
+
+
+@dataclass(frozen=True)
+class BuiltFeed:
+    """A feed's three files by file name, and where each entry's bytes lie in each of them (see feeds/reuse.py)."""
+
+    files: dict[str, bytes]
+    spans: dict[str, list[tuple[int, int]]]
+    """File name → the (start, end) byte offsets of each entry, in the feed's order."""
+    fragments: list[Fragment]
+    """Each entry's fragment, in the feed's order."""
+
+
+def _entry_spans(pieces: Pieces, parts: list[bytes]) -> list[tuple[int, int]]:
+    """Where these entry parts lie in the document the pieces make (each part is one of the pieces)."""
+    found, offset, index = [], 0, 0
+    for piece in pieces:
+        if index < len(parts) and piece is parts[index]:
+            found.append((offset, offset + len(piece)))
+            index += 1
+        offset += len(piece)
+    return found
+
+
+def build_feed(spec: FeedSpec, fragments: Fragments | None = None) -> BuiltFeed:
+    """The three files of a feed: feedgen builds each document's head, the entries come from `fragments`
+    (each serialized once per publish); byte for byte what `build_rss`, `build_atom` and `build_json_feed` give."""
+    parts = (fragments or Fragments()).of(spec.site, spec.items)
+    shell = _generator(spec, entries=False)
+    rss, atom, json_items = [p.rss for p in parts], [p.atom for p in parts], [p.json for p in parts]
+    documents = {FILENAMES["rss"]: (splice_pieces(_rss(shell, spec), CHANNEL_CLOSE, rss), rss),
+                 FILENAMES["atom"]: (splice_pieces(_atom(shell, spec), FEED_CLOSE, atom), atom),
+                 FILENAMES["json"]: (json_pieces(spec, json_items), json_items)}
+    return BuiltFeed({name: b"".join(pieces) for name, (pieces, _) in documents.items()},
+                     {name: _entry_spans(pieces, own) for name, (pieces, own) in documents.items()},
+                     parts)
 
 
 def build_all(spec: FeedSpec, fragments: Fragments | None = None) -> dict[str, bytes]:
-    """The three files of a feed by file name: feedgen builds each document's head, the entries come
-    from `fragments` (each serialized once per publish); byte for byte what `build_rss`, `build_atom`
-    and `build_json_feed` give."""
-    parts = (fragments or Fragments()).of(spec.site, spec.items)
-    shell = _generator(spec, entries=False)
-    return {FILENAMES["rss"]: splice(_rss(shell, spec), CHANNEL_CLOSE, (part.rss for part in parts)),
-            FILENAMES["atom"]: splice(_atom(shell, spec), FEED_CLOSE, (part.atom for part in parts)),
-            FILENAMES["json"]: json_with_items(spec, (part.json for part in parts))}
+    """`build_feed`'s files."""
+    return build_feed(spec, fragments).files

@@ -26,8 +26,8 @@ from crawler.store import (ALL, PUBLISH_RUN, STOCKS, TOPICS, Article, CategorySu
 from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 
-from . import archive, stocks, topics
-from .build import Entry, FeedSpec, Fragment, Fragments, Pieces, build_all, entry_id, spec_for
+from . import archive, reuse, stocks, topics
+from .build import Entry, FeedSpec, Fragment, Fragments, Pieces, build_feed, entry_id, spec_for
 from .pages import category_outlines, newest_of, render_feed_page, render_index, render_opml, render_stocks
 from .paths import UnsafePathError, file_in, inside
 
@@ -45,8 +45,9 @@ _carried: dict[str, dict[Entry, Fragment]] = {}
 
 
 TEMP_SUFFIX = ".tmp"
-TEMP_RE = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9._-]*\.[a-z0-9_]{8}\.tmp")
-"""finews's own temporary files: `.<name>.<8 random characters>.tmp` (see `_temporary`)."""
+TEMP_RE = re.compile(r"\.\.?[A-Za-z0-9][A-Za-z0-9._-]*\.[a-z0-9_]{8}\.tmp")
+"""finews's own temporary files: `.<name>.<8 random characters>.tmp` (see `_temporary`; the name of a
+dotfile such as the archives' state or a feed's record of its entries begins with its own dot)."""
 
 
 class UnsafeSlugError(UnsafePathError):
@@ -67,6 +68,10 @@ class PublishReport:
     """Categories that could not be built or written, with why (they stay marked dirty)."""
     stale_removed: list[Path] = field(default_factory=list)
     """Temporary files that killed publishes left, removed before this one wrote anything."""
+    serialized: int = 0
+    """Entries serialized (feeds and archives)."""
+    reused: int = 0
+    """Entries whose bytes were taken from the published files instead (feeds/reuse.py)."""
 
 
 def _temporary(path: Path) -> IO[bytes]:
@@ -397,7 +402,9 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     when `full`, and when the index is missing); `stocks/index.html` whenever a security's feed was.
     A topic whose definition changed is re-filed and rebuilt (see topics). Each entry is serialized once
     (feeds/build.py `Fragments`), and a publish starts from the fragments of the newest entries the previous
-    publish in this process showed (`CARRIED`). The outcome is recorded as the `@publish` run.
+    publish in this process showed (`CARRIED`); an entry a feed's published files hold unchanged is taken from
+    them (feeds/reuse.py; not when `full`, which builds every byte anew). The outcome is recorded as the
+    `@publish` run.
     """
     started, begun = time.time(), datetime.now(BEIJING)
     site = config.site
@@ -432,6 +439,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
             fragments = Fragments(_carried.get(site.title))
             shown: list[Entry] = []
             specs: dict[str, FeedSpec] = {}
+            records: dict[str, bytes] = {}
 
             def window(slug: str) -> frozenset[str] | None:
                 """The entry ids of the subscription document this publish gives a feed; None for a feed it leaves alone."""
@@ -452,11 +460,15 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 if slug == ALL:
                     newest = spec.entries[0]
                 try:
-                    files = build_all(spec, fragments)
+                    if not full:
+                        fragments.adopt(reuse.held(folder, site, fragments.missing(spec.items)))
+                    feed = build_feed(spec, fragments)
                     shown += spec.items
-                    files["index.html"] = render_feed_page(spec, stocks.PARENT if group_of(slug) == STOCKS else None)
+                    files = {**feed.files, "index.html": render_feed_page(
+                        spec, stocks.PARENT if group_of(slug) == STOCKS else None)}
                     stagings[slug] = {path: writers.stage(path, data)
                                       for path, data in ((file_in(folder, name), data) for name, data in files.items())}
+                    records[slug] = reuse.record(site, feed)
                 except Exception as exc:
                     _failed(report, slug, exc)
             staged: dict[str, dict[Path, Path | None]] = {}
@@ -467,6 +479,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     _failed(report, slug, exc)
             _carried.clear()
             _carried[site.title] = fragments.newest(shown, CARRIED)
+            report.serialized, report.reused = fragments.serialized, fragments.adopted
             whole = _rename_archives(archive_staging, report)  # before the feeds that link them
             for slug, files in staged.items():
                 try:
@@ -474,6 +487,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     report.categories.append(slug)
                 except Exception as exc:
                     _failed(report, slug, exc)
+                else:
+                    pool.submit(reuse.write, folders[slug], records[slug])
             _rename_state(archive_staging.pop("", {}), whole, report)  # the entries it lets lag are shown now
 
             index = inside(output, "index.html")
@@ -514,5 +529,6 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
         source=PUBLISH_RUN, started=begun, finished=datetime.now(BEIJING),
         outcome="failed" if report.failed else "ok", listed=len(report.categories), errors=len(report.failed),
         message="; ".join(f"category {slug}: {reason}" for slug, reason in sorted(report.failed.items())),
-        counts={"written": len(report.written), "unchanged": len(report.unchanged)}))
+        counts={"written": len(report.written), "unchanged": len(report.unchanged), "serialized": report.serialized,
+                "reused": report.reused}))
     return report

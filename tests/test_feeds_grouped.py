@@ -18,6 +18,7 @@ from crawler.text.securities import symbol
 from crawler.text.times import BEIJING
 from feeds.build import entry_id
 from feeds.publish import publish
+from feeds.reuse import RECORD
 
 from crawlkit import run_finews, write_config
 from feedcheck import check_atom, check_json_feed, check_rss
@@ -111,7 +112,7 @@ def test_an_incremental_publish_rewrites_only_the_changed_securities_feeds(tmp_p
     rewritten = {name for name in after if after[name] != before.get(name)}
     folders = ("stocks/sh600002", "quanshangzhongguo", "all")
     archives = {f"{folder}/archive/2022-01.{suffix}" for folder in folders for suffix in ("atom", "json")}
-    assert rewritten == {f"{folder}/{name}" for folder in folders for name in FEED_FILES} | {
+    assert rewritten == {f"{folder}/{name}" for folder in folders for name in (*FEED_FILES, RECORD)} | {
         "stocks/index.html", ".archive-state.json"} | archives
     assert sorted(report.categories) == ["all", "quanshangzhongguo", "stocks/sh600002"]
 

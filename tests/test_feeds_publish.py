@@ -21,6 +21,7 @@ from crawler.store.sqlite import SQLiteStore
 from crawler.text.times import BEIJING
 from feeds.build import entry_id
 from feeds.publish import UnsafeSlugError, category_dir, publish, write_atomic
+from feeds.reuse import RECORD
 
 from crawlkit import expected_articles, run_finews, write_config
 from feedcheck import check_atom, check_json_feed, check_rss
@@ -119,10 +120,11 @@ def test_an_incremental_publish_rewrites_only_the_changed_category_all_and_the_i
     rewritten = {name for name in after if after[name] != before.get(name)}
     archives = {f"{slug}/archive/2021-12.{suffix}" for slug in ("shanghaizhengquanbao", "all")
                 for suffix in ("atom", "json")}
+    records = {f"{slug}/{RECORD}" for slug in ("shanghaizhengquanbao", "all")}
     assert rewritten == {f"{slug}/{name}" for slug in ("shanghaizhengquanbao", "all") for name in FOLDER_FILES} | {
-        "index.html", ".archive-state.json"} | archives
+        "index.html", ".archive-state.json"} | archives | records
     assert report.categories == ["all", "shanghaizhengquanbao"]
-    assert sorted(report.written) == sorted(config.site.output_dir / name for name in rewritten)
+    assert sorted(report.written) == sorted(config.site.output_dir / name for name in rewritten - records)
     assert again.categories == again.written == []
     entry = check_atom((config.site.output_dir / "shanghaizhengquanbao" / "atom.xml").read_bytes()).entries[0]
     assert entry.title == "改过的标题" and entry.id == entry_id("202112212221504115")
@@ -272,7 +274,7 @@ def test_a_full_publish_writes_the_same_bytes_as_publishing_each_category_on_its
             store.mark_dirty([slug])
             assert publish(single, store).categories == [slug]
     published = {name: data for name, (data, _) in snapshot(full.site.output_dir).items()}
-    assert len(published) == 4 * 7 + 2
+    assert len(published) == (len(FOLDER_FILES) + 1) * 7 + 2  # each folder's files and its record; index and OPML
     assert {name: data for name, (data, _) in snapshot(single.site.output_dir).items()} == published
 
 
@@ -343,7 +345,8 @@ def test_a_publish_removes_stale_temporary_files_of_its_own_pattern_only(tmp_pat
     config = make_config(tmp_path)
     output = config.site.output_dir
     (output / "all").mkdir(parents=True)
-    stale = [output / ".index.html.k3j_9x2a.tmp", output / "all" / ".rss.xml.abcd1234.tmp"]
+    stale = [output / ".index.html.k3j_9x2a.tmp", output / "all" / ".rss.xml.abcd1234.tmp",
+             output / "..archive-state.json.x1y2z3w4.tmp"]  # a dotfile's: its name begins with its own dot
     kept = [output / "all" / ".notes.tmp", output / "all" / "mine.tmp", output / ".rss.xml.ABCD1234.tmp"]
     for path in stale + kept:
         path.write_bytes(b"partial")

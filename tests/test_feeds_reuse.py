@@ -1,0 +1,172 @@
+"""Publishing takes unchanged entries' bytes from the published files, and only bytes that are exactly right."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from crawler.config import Config, parse_config
+from crawler.samplesite import load_bundled
+from crawler.store import ALL, Article, Store, open_store
+from crawler.text.clean import clean_html
+from crawler.text.times import BEIJING
+from feeds import publish as publishing
+from feeds.build import Fragments, spec_for
+from feeds.publish import publish
+from feeds.reuse import RECORD, held
+
+from outputkit import snapshot
+
+T0 = datetime(2022, 1, 7, 8, 14, 19, tzinfo=BEIJING)
+MEDIA = "shanghaizhengquanbao"
+
+
+def make_config(folder: Path, output: str = "public", **site: object) -> Config:
+    return parse_config({"site": {"output_dir": output, "base_url": "https://finews.example.com/", **site},
+                         "store": {"url": "sqlite:///finews.db"}}, file="test.toml", base_dir=folder, environ={})
+
+
+def sample_articles(count: int = 12) -> list[Article]:
+    """Real articles of the sample site, cleaned as the crawl cleans them, under one media outlet, a minute apart."""
+    samples = [sample for sample in load_bundled() if sample.html][:count]
+    return [Article(article_id=sample.article_id, title=sample.title, link=sample.url_w,
+                    published=T0 - timedelta(minutes=n), categories={MEDIA: "上海证券报"}, media=sample.media,
+                    html=clean_html(sample.html, "https://finance.eastmoney.com/"), summary=sample.digest,
+                    content_hash=f"sample{n}")
+            for n, sample in enumerate(samples)]
+
+
+def restart() -> None:
+    """Forget the fragments the last publish carried, as a new process would."""
+    publishing._carried.clear()
+
+
+def published_files(config: Config) -> dict[str, bytes]:
+    """Every published file's bytes (not the records, which say how the files were built)."""
+    return {name: data for name, (data, _) in snapshot(config.site.output_dir).items() if not name.endswith(RECORD)}
+
+
+def full_build(config: Config, store: Store) -> dict[str, bytes]:
+    """What a full publish with the same settings into a fresh folder gives: every byte built from the store."""
+    output = config.site.output_dir.with_name("rebuilt")
+    shutil.rmtree(output, ignore_errors=True)
+    rebuilt = config.model_copy(update={"site": config.site.model_copy(update={"output_dir": output})})
+    restart()
+    publish(rebuilt, store, full=True)
+    return published_files(rebuilt)
+
+
+def new_article(n: int) -> Article:
+    return Article(article_id=f"{202201080000000000 + n}", title=f"新文章{n}", link=f"https://finance.eastmoney.com/a/{n}.html",
+                   published=T0 + timedelta(minutes=n), categories={MEDIA: "上海证券报"}, media="上海证券报",
+                   html=f"<p>新正文{n}</p>", summary=f"新摘要{n}", content_hash=f"new{n}")
+
+
+def test_an_incremental_publish_takes_every_unchanged_entry_from_the_files_and_writes_what_a_full_build_writes(
+        tmp_path):
+    config = make_config(tmp_path)
+    with open_store(config.store.url) as store:
+        articles = sample_articles()
+        for article in articles:
+            store.upsert(article, T0)
+        publish(config, store)
+        restart()
+        store.upsert(new_article(1), T0)
+        edited = articles[3]
+        store.upsert(replace(edited, title=edited.title + "（更新）", content_hash="edited"), T0 + timedelta(hours=1))
+        report = publish(config, store)
+        assert report.serialized == 2  # the new article and the edited one, once for all/ and its outlet
+        assert report.reused == len(articles) - 1
+        assert store.runs()["@publish"].counts["reused"] == report.reused
+        assert published_files(config) == full_build(config, store)
+
+
+def test_the_bytes_held_for_an_entry_are_those_serializing_it_gives(tmp_path):
+    config = make_config(tmp_path, archives=False)
+    with open_store(config.store.url) as store:
+        for article in sample_articles():
+            store.upsert(article, T0)
+        publish(config, store)
+        spec = spec_for(config.site, MEDIA, "上海证券报", store.latest(MEDIA, config.site.feed_size))
+    taken = held(config.site.output_dir / MEDIA, config.site, spec.items)
+    assert list(taken) == spec.items
+    assert list(taken.values()) == Fragments().of(config.site, spec.items)
+
+
+def test_an_entry_whose_bytes_were_changed_on_disk_is_serialized_again(tmp_path):
+    config = make_config(tmp_path, archives=False)
+    with open_store(config.store.url) as store:
+        articles = sample_articles()
+        for article in articles:
+            store.upsert(article, T0)
+        publish(config, store)
+        title = articles[5].title.encode("utf-8")
+        for slug in (ALL, MEDIA):  # the entry is in both feeds: either's bytes would do
+            atom = config.site.output_dir / slug / "atom.xml"
+            data = atom.read_bytes()
+            assert data.count(title) == 1
+            atom.write_bytes(data.replace(title, title[::-1]))  # same length: every recorded span still lines up
+        restart()
+        store.upsert(new_article(1), T0)
+        report = publish(config, store)
+        assert report.reused == len(articles) - 1 and report.serialized == 2
+        assert published_files(config) == full_build(config, store)
+
+
+def test_files_out_of_step_with_their_record_after_a_killed_publish_give_no_wrong_byte(tmp_path):
+    config = make_config(tmp_path, archives=False)
+    folders = [config.site.output_dir / slug for slug in (ALL, MEDIA)]
+    with open_store(config.store.url) as store:
+        for article in sample_articles():
+            store.upsert(article, T0)
+        publish(config, store)
+        old_rss = {folder: (folder / "rss.xml").read_bytes() for folder in folders}
+        store.upsert(new_article(1), T0)
+        publish(config, store)
+        for folder in folders:  # as if killed after renaming atom.xml and feed.json only
+            (folder / "rss.xml").write_bytes(old_rss[folder])
+        restart()
+        store.upsert(new_article(2), T0)
+        report = publish(config, store)
+        assert report.reused == 0  # every entry moved in rss.xml: none of them matches its record
+        assert published_files(config) == full_build(config, store)
+
+
+def test_a_torn_record_or_one_written_under_another_site_title_is_not_taken(tmp_path):
+    config = make_config(tmp_path, archives=False)
+    folder = config.site.output_dir / MEDIA
+    with open_store(config.store.url) as store:
+        for article in sample_articles():
+            store.upsert(article, T0)
+        publish(config, store)
+        spec = spec_for(config.site, MEDIA, "上海证券报", store.latest(MEDIA, config.site.feed_size))
+    record = (folder / RECORD).read_bytes()
+    renamed = make_config(tmp_path, archives=False, title="新站名").site
+    assert held(folder, renamed, spec.items) == {}
+    (folder / RECORD).write_bytes(record[:len(record) // 2])
+    assert held(folder, config.site, spec.items) == {}
+    (folder / RECORD).write_bytes(record)
+    assert len(held(folder, config.site, spec.items)) == len(spec.items)
+
+
+def test_a_record_is_never_written_through_a_symlink(tmp_path, caplog):
+    config = make_config(tmp_path, archives=False)
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not finews's")
+    with open_store(config.store.url) as store:
+        for article in sample_articles(3):
+            store.upsert(article, T0)
+        publish(config, store)
+        record = config.site.output_dir / ALL / RECORD
+        record.unlink()
+        os.symlink(outside, record)
+        store.upsert(new_article(1), T0)
+        with caplog.at_level(logging.WARNING, logger="feeds.reuse"):
+            report = publish(config, store)
+    assert outside.read_bytes() == b"not finews's" and record.is_symlink()
+    assert ALL in report.categories and not report.failed
+    assert f"feed folder {config.site.output_dir / ALL}: the record of its entries not written" in caplog.text
