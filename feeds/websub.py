@@ -30,7 +30,7 @@ from pathlib import Path
 import redis
 
 from crawler.config import Config
-from crawler.store import RunStatus, hub_run, open_store
+from crawler.store import STOCKS, TOPICS, RunStatus, hub_run, open_store
 from crawler.text.times import BEIJING
 
 from .build import FILENAMES
@@ -48,11 +48,14 @@ USER_AGENT = "finews (WebSub publisher)"
 
 
 def changed_feeds(config: Config, written: Iterable[Path]) -> list[str]:
-    """The URLs of the subscription feeds among the written files (not archives, index or OPML)."""
+    """The URLs of the subscription feeds among the written files: a category's, a security's or a topic's
+    (not archives, pages or OPML)."""
     output = config.site.output_dir
     urls = []
     for path in written:
-        if path.name in FILENAMES.values() and path.parent.parent == output:
+        folder = path.parent
+        if path.name in FILENAMES.values() and (folder.parent == output or folder.parent.parent == output
+                                                and folder.parent.name in (STOCKS, TOPICS)):
             urls.append(config.site.url(path.relative_to(output).as_posix()))
     return urls
 

@@ -202,15 +202,20 @@ def test_notify_returns_at_once_and_close_gives_up_after_its_bound(tmp_path):
         assert notifier.close(timeout=0.1) is False
 
 
-def test_only_subscription_feeds_count_as_changed_feeds(tmp_path):
+def test_only_subscription_feeds_count_as_changed_feeds_securities_and_topics_included(tmp_path):
     config_path = tmp_path / "finews.toml"
     config_path.write_text('[site]\noutput_dir = "public"\nbase_url = "https://finews.example.com/"\n',
                            encoding="utf-8")
     config = load_config(config_path, environ={})
     out = config.site.output_dir
     written = [out / "all" / "atom.xml", out / "emnews" / "feed.json", out / "all" / "archive" / "2022-01.atom",
-               out / "index.html", out / "opml.xml", out / ".archive-state.json", out / "emnews" / "rss.xml"]
+               out / "index.html", out / "opml.xml", out / ".archive-state.json", out / "emnews" / "rss.xml",
+               out / "stocks" / "sh600160" / "atom.xml", out / "stocks" / "index.html", out / "stocks" / "opml.xml",
+               out / "topics" / "ev" / "rss.xml", out / "topics" / "ev" / "archive" / "2022-01.atom",
+               out / "emnews" / "index.html"]
     assert changed_feeds(config, written) == ["https://finews.example.com/all/atom.xml",
                                               "https://finews.example.com/emnews/feed.json",
-                                              "https://finews.example.com/emnews/rss.xml"]
+                                              "https://finews.example.com/emnews/rss.xml",
+                                              "https://finews.example.com/stocks/sh600160/atom.xml",
+                                              "https://finews.example.com/topics/ev/rss.xml"]
     assert hub_run("https://hub.example/") == "@websub:https://hub.example/"
