@@ -106,9 +106,10 @@ def held(folder: Path, site: SiteConfig, wanted: Iterable[Entry]) -> dict[Entry,
     try:
         for name in FILES:
             fds[name] = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
+        sizes = {name: os.fstat(fd).st_size for name, fd in fds.items()}
         fragments = {}
         for entry, (digest, recorded, *spans) in found.items():
-            parts = [_read(fds[name], span) for name, span in zip(FILES, spans, strict=True)]
+            parts = [_read(fds[name], span, sizes[name]) for name, span in zip(FILES, spans, strict=True)]
             if checksum(*parts) == recorded:
                 fragments[entry] = Fragment(*parts, digest, recorded)
         return fragments
@@ -119,8 +120,9 @@ def held(folder: Path, site: SiteConfig, wanted: Iterable[Entry]) -> dict[Entry,
             os.close(fd)
 
 
-def _read(fd: int, span: list[int]) -> bytes:
+def _read(fd: int, span: list[int], size: int) -> bytes:
+    """The bytes of a recorded span of a file of `size` bytes; ValueError for a span that is not one."""
     start, end = span
-    if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end:
-        raise ValueError(f"not a span of bytes: {span!r}")
+    if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end <= size:
+        raise ValueError(f"not a span of the file's bytes: {span!r}")
     return os.pread(fd, end - start, start)

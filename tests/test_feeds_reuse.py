@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -136,7 +137,7 @@ def test_files_out_of_step_with_their_record_after_a_killed_publish_give_no_wron
         assert published_files(config) == full_build(config, store)
 
 
-def test_a_torn_record_or_one_written_under_another_site_title_is_not_taken(tmp_path):
+def test_a_torn_record_one_with_a_span_past_its_file_or_one_under_another_site_title_is_not_taken(tmp_path):
     config = make_config(tmp_path, archives=False)
     folder = config.site.output_dir / MEDIA
     with open_store(config.store.url) as store:
@@ -148,6 +149,10 @@ def test_a_torn_record_or_one_written_under_another_site_title_is_not_taken(tmp_
     renamed = make_config(tmp_path, archives=False, title="新站名").site
     assert held(folder, renamed, spec.items) == {}
     (folder / RECORD).write_bytes(record[:len(record) // 2])
+    assert held(folder, config.site, spec.items) == {}
+    huge = json.loads(record)
+    huge["entries"][0][2] = [0, 1 << 40]  # a span no file has: refused before any byte is read
+    (folder / RECORD).write_text(json.dumps(huge))
     assert held(folder, config.site, spec.items) == {}
     (folder / RECORD).write_bytes(record)
     assert len(held(folder, config.site, spec.items)) == len(spec.items)
