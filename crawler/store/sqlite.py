@@ -261,18 +261,19 @@ class SQLiteStore(Store):
         return self._query("SELECT COUNT(*) FROM memberships WHERE category = ?", (category,))[0][0]
 
     def categories(self) -> list[CategorySummary]:
+        # the newest title from `known` (kept with the record's), not parsed out of the whole record
         rows = self._query(
-            "SELECT m.category, COALESCE(n.name, m.category), COUNT(*),"
-            " (SELECT json_extract(a.record, '$.published') || char(0) || json_extract(a.record, '$.title')"
-            "  FROM memberships x JOIN articles a USING (article_id) WHERE x.category = m.category"
-            "  ORDER BY x.published DESC, x.article_id DESC LIMIT 1)"
-            " FROM memberships m LEFT JOIN category_names n ON n.slug = m.category"
-            " GROUP BY m.category ORDER BY m.category")
-        summaries = []
-        for slug, name, count, newest in rows:
-            published, title = newest.split("\0", 1) if newest else (None, None)
-            summaries.append(CategorySummary(slug, name, count, time_from_text(published), title))
-        return summaries
+            "SELECT c.category, c.name, c.count, x.published, COALESCE(k.title, json_extract(a.record, '$.title'))"
+            " FROM (SELECT m.category, COALESCE(n.name, m.category) AS name, COUNT(*) AS count,"
+            "  (SELECT x.article_id FROM memberships x JOIN articles a USING (article_id) WHERE x.category = m.category"
+            "   ORDER BY x.published DESC, x.article_id DESC LIMIT 1) AS newest"
+            "  FROM memberships m LEFT JOIN category_names n ON n.slug = m.category GROUP BY m.category) c"
+            " LEFT JOIN memberships x ON x.category = c.category AND x.article_id = c.newest"
+            " LEFT JOIN articles a ON a.article_id = c.newest LEFT JOIN known k ON k.article_id = c.newest"
+            " ORDER BY c.category")
+        return [CategorySummary(slug, name, count, None if published is None else
+                                datetime.fromtimestamp(published, BEIJING), title)
+                for slug, name, count, published, title in rows]
 
     # -- publishing bookkeeping --------------------------------------------------------------
 
