@@ -228,7 +228,7 @@ class RssAtomLinks(BaseExtension):
 
 def _generator(spec: FeedSpec, *, entries: bool = True) -> FeedGenerator:
     """One feedgen generator holding every field of both XML formats (the self link is set per format);
-    without its entries when not `entries` (the head and tail that `splice` puts entries between)."""
+    without its entries when not `entries` (the head and tail that `splice_pieces` puts entries between)."""
     site_author = {"name": xml_text(spec.site.title)}
     fg = FeedGenerator()
     # by class: load_extension("dc") looks for a module feedgen.ext.dc_entry on disk at every call
@@ -383,11 +383,6 @@ def splice_pieces(shell: bytes, tail: bytes, parts: Iterable[bytes | memoryview]
     return [shell.removesuffix(tail), *parts, tail]
 
 
-def splice(shell: bytes, tail: bytes, parts: Iterable[bytes | memoryview]) -> bytes:
-    """`splice_pieces` as one bytes object."""
-    return b"".join(splice_pieces(shell, tail, parts))
-
-
 def json_pieces(spec: FeedSpec, items: Iterable[bytes | memoryview], separator: bytes = b",") -> Pieces:
     """A spec's JSON Feed document holding these items' bytes (one per line with `b",\\n"`), newline-ended."""
     before, _, after = json_bytes(json_document(spec, [])).partition(ITEMS + b"]")
@@ -398,11 +393,6 @@ def json_pieces(spec: FeedSpec, items: Iterable[bytes | memoryview], separator: 
     if separator.endswith(b"\n"):
         body = [b"\n", *body, b"\n"]
     return [before, ITEMS, *body, b"]", after, b"\n"]
-
-
-def json_with_items(spec: FeedSpec, items: Iterable[bytes | memoryview], separator: bytes = b",") -> bytes:
-    """`json_pieces` as one bytes object."""
-    return b"".join(json_pieces(spec, items, separator))
 
 
 @dataclass(frozen=True)
