@@ -93,7 +93,8 @@ def held(folder: Path, site: SiteConfig, wanted: Iterable[Entry]) -> dict[Entry,
     if not wanted:
         return {}
     try:
-        data = json.loads((folder / RECORD).read_bytes())
+        with open(os.open(folder / RECORD, os.O_RDONLY | os.O_NOFOLLOW), "rb") as kept:
+            data = json.loads(kept.read())
         if data["version"] != VERSION or data["probe"] != probe(site):
             return {}
         where = {entry[0]: entry for entry in data["entries"]}

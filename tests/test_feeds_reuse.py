@@ -158,20 +158,22 @@ def test_a_torn_record_one_with_a_span_past_its_file_or_one_under_another_site_t
     assert len(held(folder, config.site, spec.items)) == len(spec.items)
 
 
-def test_a_record_is_never_written_through_a_symlink(tmp_path, caplog):
+def test_a_record_is_never_written_or_read_through_a_symlink(tmp_path, caplog):
     config = make_config(tmp_path, archives=False)
-    outside = tmp_path / "outside.txt"
-    outside.write_bytes(b"not finews's")
+    outside = tmp_path / "outside.json"
     with open_store(config.store.url) as store:
         for article in sample_articles(3):
             store.upsert(article, T0)
         publish(config, store)
         record = config.site.output_dir / ALL / RECORD
+        outside.write_bytes(record.read_bytes())  # a record that would hold, if it were followed
         record.unlink()
         os.symlink(outside, record)
+        spec = spec_for(config.site, ALL, None, store.latest(ALL, config.site.feed_size))
+        assert held(record.parent, config.site, spec.items) == {}
         store.upsert(new_article(1), T0)
         with caplog.at_level(logging.WARNING, logger="feeds.reuse"):
             report = publish(config, store)
-    assert outside.read_bytes() == b"not finews's" and record.is_symlink()
+    assert record.is_symlink() and len(json.loads(outside.read_bytes())["entries"]) == 3  # the first publish's
     assert ALL in report.categories and not report.failed
     assert f"feed folder {config.site.output_dir / ALL}: the record of its entries not written" in caplog.text
