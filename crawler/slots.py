@@ -9,6 +9,7 @@ source keeps its own few, and every other source keeps the rest of the downloade
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -65,12 +66,28 @@ class SlotPause:
 
 
 class _FreeSlots(DownloaderInterface):
-    """The downloader's slots as Scrapy's queue sees them, less those already holding their concurrency."""
+    """The downloader's slots as Scrapy's queue sees them, less those already holding their concurrency.
+
+    A slot's requests are counted in `Downloader.active`, which `fetch` fills at once, not in the slot's
+    own `active`, which fills only once the request has passed the downloader middlewares: the engine
+    takes several requests in one go, and with the slot's count still behind, it would hand one slot
+    all of them. Scrapy's downloader then starts every request queued in a slot together (the asyncio
+    task that marks one as transferring has not run yet when the next is taken), so a slot given more
+    than its concurrency downloads more than its concurrency at once.
+    """
 
     def stats(self, possible_slots: Iterable[str]) -> list[tuple[int, str]]:
-        slots = self.downloader.slots
-        return [(active, key) for active, key in super().stats(possible_slots)
-                if key not in slots or active < slots[key].concurrency]
+        downloader = self.downloader
+        held = Counter(request.meta.get(Downloader.DOWNLOAD_SLOT) or downloader.get_slot_key(request)
+                       for request in downloader.active)
+        return [(held[key], key) for key in possible_slots if held[key] < self._concurrency(key)]
+
+    def _concurrency(self, key: str) -> int:
+        downloader = self.downloader
+        if key in downloader.slots:
+            return downloader.slots[key].concurrency
+        return downloader.per_slot_settings.get(key, {}).get(
+            "concurrency", downloader.ip_concurrency or downloader.domain_concurrency)
 
 
 class SlotBoundQueue(DownloaderAwarePriorityQueue):

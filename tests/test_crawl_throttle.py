@@ -1,4 +1,5 @@
-"""A source that answers 429 waits out its Retry-After in its own download slot; the others go on."""
+"""Each source downloads through its own slot: at most its concurrency at once, and a source that answers 429
+waits out its Retry-After there while the others go on."""
 
 from __future__ import annotations
 
@@ -27,3 +28,16 @@ def test_a_throttled_source_delays_no_other_source(tmp_path):
     with open_store(load_config(config).store.url) as store:
         assert store.count(ALL) == len(expected_articles())
         assert store.runs()["choice-rolling"].outcome == "ok"
+
+
+def test_a_source_never_has_more_requests_under_way_than_its_concurrency(tmp_path):
+    with SampleSite() as site:
+        site.set_fault("text", "slow", delay=0.3)  # long enough for every text a slot may take to overlap
+        config = write_config(site, tmp_path, kinds=("choice",))
+        sources = len(load_config(config).sources)
+        result = run_finews("crawl", "--no-publish", "--config", str(config))
+        peak, texts = site.peak_in_flight, site.count("text")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert texts == len(expected_articles())
+    # Scrapy's downloader would start every request the engine queued in one slot together (15 here)
+    assert 2 <= peak <= 2 * sources  # concurrency_per_domain = 2, per source

@@ -221,6 +221,7 @@ class SampleSite:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._in_flight = 0
+        self._peak = 0
         self.base_url = ""
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -302,6 +303,7 @@ class SampleSite:
         with self._lock:
             self._counts.clear()
             self.hits.clear()
+            self._peak = self._in_flight
 
     def _record(self, arrived: float, route: str, path: str, status: int) -> None:
         with self._lock:
@@ -471,9 +473,16 @@ class SampleSite:
         with self._lock:
             return self._in_flight
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests answered at once since the counts were last reset."""
+        with self._lock:
+            return self._peak
+
     def _handle(self, handler: "_Handler", method: str) -> None:
         with self._lock:
             self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
         try:
             self._serve(handler, method)
         finally:
