@@ -77,9 +77,7 @@ class _FreeSlots(DownloaderInterface):
     """
 
     def stats(self, possible_slots: Iterable[str]) -> list[tuple[int, str]]:
-        downloader = self.downloader
-        held = Counter(request.meta.get(Downloader.DOWNLOAD_SLOT) or downloader.get_slot_key(request)
-                       for request in downloader.active)
+        held = Counter(map(self.get_slot_key, self.downloader.active))  # the meta's slot, else the host's
         return [(held[key], key) for key in possible_slots if held[key] < self._concurrency(key)]
 
     def _concurrency(self, key: str) -> int:

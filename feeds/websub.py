@@ -54,8 +54,9 @@ def changed_feeds(config: Config, written: Iterable[Path]) -> list[str]:
     urls = []
     for path in written:
         folder = path.parent
-        if path.name in FILENAMES.values() and (folder.parent == output or folder.parent.parent == output
-                                                and folder.parent.name in (STOCKS, TOPICS)):
+        top_level = folder.parent == output
+        grouped = folder.parent.parent == output and folder.parent.name in (STOCKS, TOPICS)
+        if path.name in FILENAMES.values() and (top_level or grouped):
             urls.append(config.site.url(path.relative_to(output).as_posix()))
     return urls
 
