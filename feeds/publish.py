@@ -439,7 +439,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
             fragments = Fragments(_carried.get(site.title))
             shown: list[Entry] = []
             specs: dict[str, FeedSpec] = {}
-            records: dict[str, bytes] = {}
+            records: dict[str, dict[str, object]] = {}
 
             def window(slug: str) -> frozenset[str] | None:
                 """The entry ids of the subscription document this publish gives a feed; None for a feed it leaves alone."""

@@ -4,8 +4,11 @@ from them instead of serializing it again (serializing entries is most of what a
 Beside its rss.xml, atom.xml and feed.json a feed folder keeps `RECORD` (a dotfile: never served;
 a constant name, so not made by `paths.inside`). For each entry the files show, it holds the
 entry's digest (`build.entry_digest`: every field its bytes are built from), where its bytes lie
-in each file, and a checksum of those bytes. Bytes are taken only when they match their checksum,
-so a record out of step with its files (a publish killed between renaming a file and writing the
+in each file, and a checksum of those bytes; and for each file, its identity (device, inode, size and
+change time) just after the publish renamed it into place. Bytes are taken only when their file is
+the one recorded (nothing has written to it since: any write sets the change time, which, unlike the
+modification time, no program can set back) or when they match their checksum, so a record out of
+step with its files (a publish killed between renaming a file and writing the
 record, a record torn by a crash, a hand edit, a restored backup) costs the serializing of the
 entries that moved, never a wrong byte. The record is therefore written in place and unsynced,
 after the feed's files went in (creating a new inode per file is most of what writing a file
@@ -33,7 +36,7 @@ from .build import FILENAMES, BuiltFeed, Entry, Fragment, Fragments, checksum, e
 logger = logging.getLogger(__name__)
 
 RECORD = ".entries.json"
-VERSION = 1
+VERSION = 2
 FILES = (FILENAMES["atom"], FILENAMES["rss"], FILENAMES["json"])
 """The files a record describes, in the order of its spans (and of `build.checksum`'s arguments)."""
 
@@ -61,19 +64,25 @@ def probe(site: SiteConfig) -> str:
     return _probe[1]
 
 
-def record(site: SiteConfig, built: BuiltFeed) -> bytes:
-    """The record of a feed's files as built."""
+def record(site: SiteConfig, built: BuiltFeed) -> dict[str, object]:
+    """The record of a feed's files as built (`write` adds the files' identities once they are in place)."""
     entries = [[fragment.digest, fragment.checksum, *(built.spans[name][index] for name in FILES)]
                for index, fragment in enumerate(built.fragments)]
-    return json.dumps({"version": VERSION, "probe": probe(site), "entries": entries},
-                      separators=(",", ":")).encode("ascii") + b"\n"
+    return {"version": VERSION, "probe": probe(site), "entries": entries}
 
 
-def write(folder: Path, data: bytes) -> None:
-    """Write a feed folder's record in place, unless it holds these bytes (never through a symlink); a failure is
-    logged: it only costs speed."""
+def identity(info: os.stat_result) -> list[int]:
+    """What tells a file apart from any other file, or from itself before a write."""
+    return [info.st_dev, info.st_ino, info.st_size, info.st_ctime_ns]
+
+
+def write(folder: Path, built: dict[str, object]) -> None:
+    """Write a feed folder's record of its files, now in place, unless it holds these bytes already (never through
+    a symlink); a failure is logged: it only costs speed."""
     path = folder / RECORD
     try:
+        files = [identity(os.stat(folder / name, follow_symlinks=False)) for name in FILES]
+        data = json.dumps({**built, "files": files}, separators=(",", ":")).encode("ascii") + b"\n"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         with open(fd, "r+b") as out:
             if out.read(len(data) + 1) == data:
@@ -88,7 +97,8 @@ def write(folder: Path, data: bytes) -> None:
 
 def held(folder: Path, site: SiteConfig, wanted: Iterable[Entry]) -> dict[Entry, Fragment]:
     """The fragments of these entries that the folder's published files hold, byte for byte as this code
-    would build them; empty when the folder has no record (or one of another version, code or site title)."""
+    would build them; empty when the folder has no record (or one of another version, code or site title).
+    Their checksums are checked unless every file is the one the record describes."""
     wanted = list(wanted)
     if not wanted:
         return {}
@@ -98,6 +108,7 @@ def held(folder: Path, site: SiteConfig, wanted: Iterable[Entry]) -> dict[Entry,
         if data["version"] != VERSION or data["probe"] != probe(site):
             return {}
         where = {entry[0]: entry for entry in data["entries"]}
+        recorded_files = data["files"]
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return {}
     found = {entry: where[digest] for entry in wanted if (digest := entry_digest(entry)) in where}
@@ -107,11 +118,12 @@ def held(folder: Path, site: SiteConfig, wanted: Iterable[Entry]) -> dict[Entry,
     try:
         for name in FILES:
             fds[name] = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
-        sizes = {name: os.fstat(fd).st_size for name, fd in fds.items()}
+        infos = {name: os.fstat(fd) for name, fd in fds.items()}
+        unchanged = [identity(infos[name]) for name in FILES] == recorded_files
         fragments = {}
         for entry, (digest, recorded, *spans) in found.items():
-            parts = [_read(fds[name], span, sizes[name]) for name, span in zip(FILES, spans, strict=True)]
-            if checksum(*parts) == recorded:
+            parts = [_read(fds[name], span, infos[name].st_size) for name, span in zip(FILES, spans, strict=True)]
+            if unchanged or checksum(*parts) == recorded:
                 fragments[entry] = Fragment(*parts, digest, recorded)
         return fragments
     except (OSError, ValueError, TypeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,3 +19,20 @@ def age(folder: Path) -> None:
     """Give every file an old mtime, so that a rewrite shows even within the clock's granularity."""
     for path in folder.rglob("*"):
         os.utime(path, (OLD_MTIME, OLD_MTIME))
+
+
+def served(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """`snapshot` without the records of the feeds' entries (never served), which hold the change times of the files
+    they describe: `age` sets those."""
+    from feeds.reuse import RECORD
+
+    return {name: state for name, state in snapshot(folder).items() if not name.endswith(RECORD)}
+
+
+def built(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes, a record of a feed's entries (feeds/reuse.py) without the identities of the files it
+    describes, which differ from one folder, or one write, to the next."""
+    from feeds.reuse import RECORD
+
+    return {name: json.dumps({**json.loads(data), "files": None}).encode() if name.endswith(RECORD) else data
+            for name, (data, _) in snapshot(folder).items()}

@@ -17,7 +17,7 @@ from feeds.build import FH_NS, build_atom, build_json_feed, entry_id, prepare, s
 from feeds.publish import publish
 
 from feedcheck import ATOM_NS, check_atom, check_json_feed, check_rss
-from outputkit import age, snapshot
+from outputkit import age, served, snapshot
 
 BASE = "https://finews.example.com/"
 CRAWL = datetime(2022, 3, 20, 12, 0, tzinfo=BEIJING)
@@ -131,10 +131,10 @@ def test_archives_chain_from_the_subscription_feeds_to_the_oldest_month_and_back
 def test_publishing_again_leaves_every_archive_untouched(published):
     config, store = published
     age(config.site.output_dir)
-    before = snapshot(config.site.output_dir)
+    before = served(config.site.output_dir)
     assert publish(config, store).written == []
     assert publish(config, store, full=True).written == []
-    assert snapshot(config.site.output_dir) == before
+    assert served(config.site.output_dir) == before
 
 
 def test_an_edited_entry_rewrites_only_its_month_in_all_and_its_categories(published):

@@ -25,7 +25,7 @@ from feeds.reuse import RECORD
 
 from crawlkit import expected_articles, run_finews, write_config
 from feedcheck import check_atom, check_json_feed, check_rss
-from outputkit import OLD_MTIME, age, snapshot
+from outputkit import OLD_MTIME, age, built, served, snapshot
 
 FEED_FILES = ("rss.xml", "atom.xml", "feed.json")
 FOLDER_FILES = (*FEED_FILES, "index.html")
@@ -99,9 +99,9 @@ def test_publishing_all_twice_leaves_every_file_identical_and_untouched(site_dir
     config = str(site_dir / "finews.toml")
     run_finews("publish", "--all", "--config", config, check=True)
     age(site_dir / "public")
-    first = snapshot(site_dir / "public")
+    first = served(site_dir / "public")
     run_finews("publish", "--all", "--config", config, check=True)
-    assert snapshot(site_dir / "public") == first
+    assert served(site_dir / "public") == first
     assert {"index.html", "opml.xml", "all/rss.xml", "emnews/atom.xml"} <= set(first)
     assert not [p for p in (site_dir / "public").rglob("*.tmp")]
 
@@ -273,9 +273,9 @@ def test_a_full_publish_writes_the_same_bytes_as_publishing_each_category_on_its
         for slug in report.categories:
             store.mark_dirty([slug])
             assert publish(single, store).categories == [slug]
-    published = {name: data for name, (data, _) in snapshot(full.site.output_dir).items()}
+    published = built(full.site.output_dir)
     assert len(published) == (len(FOLDER_FILES) + 1) * 7 + 2  # each folder's files and its record; index and OPML
-    assert {name: data for name, (data, _) in snapshot(single.site.output_dir).items()} == published
+    assert built(single.site.output_dir) == published
 
 
 def test_a_write_failing_in_a_writer_thread_fails_that_category_only_leaving_its_files_whole_and_no_temporary_file(
