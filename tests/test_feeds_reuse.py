@@ -16,7 +16,7 @@ from crawler.store import ALL, Article, Store, open_store
 from crawler.text.clean import clean_html
 from crawler.text.times import BEIJING
 from feeds import publish as publishing
-from feeds.build import Fragments, spec_for
+from feeds.build import FeedSpec, Fragments, spec_for
 from feeds.publish import publish
 from feeds.reuse import RECORD, held
 
@@ -120,14 +120,19 @@ def test_an_entry_whose_bytes_were_changed_on_disk_is_serialized_again(tmp_path)
         assert published_files(config) == full_build(config, store)
 
 
-def test_the_files_a_record_describes_are_taken_as_they_are_without_checking_each_entry(tmp_path):
+def published_media(tmp_path: Path) -> tuple[Config, Path, FeedSpec]:
+    """The sample articles published, without archives: the config, the media outlet's folder and its feed."""
     config = make_config(tmp_path, archives=False)
-    folder = config.site.output_dir / MEDIA
     with open_store(config.store.url) as store:
         for article in sample_articles():
             store.upsert(article, T0)
         publish(config, store)
         spec = spec_for(config.site, MEDIA, "上海证券报", store.latest(MEDIA, config.site.feed_size))
+    return config, config.site.output_dir / MEDIA, spec
+
+
+def test_the_files_a_record_describes_are_taken_as_they_are_without_checking_each_entry(tmp_path):
+    config, folder, spec = published_media(tmp_path)
     record = json.loads((folder / RECORD).read_bytes())
     for entry in record["entries"]:
         entry[1] = "0" * 32  # no entry's bytes match this checksum
@@ -157,13 +162,7 @@ def test_files_out_of_step_with_their_record_after_a_killed_publish_give_no_wron
 
 
 def test_a_torn_record_one_with_a_span_past_its_file_or_one_under_another_site_title_is_not_taken(tmp_path):
-    config = make_config(tmp_path, archives=False)
-    folder = config.site.output_dir / MEDIA
-    with open_store(config.store.url) as store:
-        for article in sample_articles():
-            store.upsert(article, T0)
-        publish(config, store)
-        spec = spec_for(config.site, MEDIA, "上海证券报", store.latest(MEDIA, config.site.feed_size))
+    config, folder, spec = published_media(tmp_path)
     record = (folder / RECORD).read_bytes()
     renamed = make_config(tmp_path, archives=False, title="新站名").site
     assert held(folder, renamed, spec.items) == {}
