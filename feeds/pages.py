@@ -8,13 +8,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from crawler.config import SiteConfig, TopicConfig
 from crawler.store import Article, CategorySummary
@@ -78,6 +79,32 @@ class StockListing:
     newest_title: str | None
 
 
+class Rows:
+    """A list's rows, each rendered by `template` from one item, kept from one render of the list to the next: a page
+    of hundreds of rows renders again only the rows of the items that changed. It keeps the last render's rows only."""
+
+    def __init__(self, template: str, name: str):
+        self.template, self.name = template, name
+        self._kept: dict[Hashable, Markup] = {}
+
+    def render(self, items: Iterable[Hashable]) -> list[Markup]:
+        kept, self._kept = self._kept, {}
+        template = environment.get_template(self.template)
+        rows = []
+        for item in items:
+            row = kept.get(item)
+            if row is None:
+                row = Markup(template.render(**{self.name: item}))
+            self._kept[item] = row
+            rows.append(row)
+        return rows
+
+
+STOCK_ROWS = Rows("stock_row.html.j2", "stock")
+CATEGORY_OUTLINES, TOPIC_OUTLINES, STOCK_OUTLINES = (Rows("outline.xml.j2", "outline") for _ in range(3))
+"""The rows of `stocks/index.html`, and the outlines of `opml.xml`, `topics/opml.xml` and `stocks/opml.xml`."""
+
+
 def alternates(site: SiteConfig, path: str, title: str) -> list[Alternate]:
     """The RSS, Atom and JSON Feed files of the feed at `path`, with absolute URLs."""
     return [Alternate(MEDIA_TYPES[fmt], f"{title} ({label})", uri(site.url(f"{path}/{FILENAMES[fmt]}")), label)
@@ -109,12 +136,13 @@ def render_feed_page(spec: FeedSpec, parent: tuple[str, str] | None = None) -> b
 
 def render_stocks(site: SiteConfig, stocks: list[StockListing]) -> bytes:
     """`stocks/index.html`: every security the articles link to, with its count and newest item."""
-    return _render("stocks.html.j2", site, stocks=stocks, alternates=[])
+    return _render("stocks.html.j2", site, rows=STOCK_ROWS.render(stocks), alternates=[])
 
 
-def render_opml(site: SiteConfig, outlines: list[Outline], newest: datetime | None, title: str | None = None) -> bytes:
-    """OPML 2.0: one RSS outline per feed; dated by the newest item."""
-    return _render("opml.xml.j2", site, title=title or site.title, outlines=outlines,
+def render_opml(site: SiteConfig, outlines: list[Outline], newest: datetime | None, title: str | None = None,
+                rows: Rows = CATEGORY_OUTLINES) -> bytes:
+    """OPML 2.0: one RSS outline per feed; dated by the newest item. `rows` keeps the outlines of this list."""
+    return _render("opml.xml.j2", site, title=title or site.title, rows=rows.render(outlines),
                    modified=rfc822(newest) if newest else "")
 
 

@@ -28,7 +28,8 @@ from crawler.text.times import BEIJING
 
 from . import archive, reuse, stocks, topics
 from .build import Entry, FeedSpec, Fragment, Fragments, Pieces, build_feed, entry_id, spec_for
-from .pages import category_outlines, newest_of, render_feed_page, render_index, render_opml, render_stocks
+from .pages import (STOCK_OUTLINES, TOPIC_OUTLINES, category_outlines, newest_of, render_feed_page, render_index,
+                    render_opml, render_stocks)
 from .paths import UnsafePathError, file_in, inside
 
 logger = logging.getLogger(__name__)
@@ -505,7 +506,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                                                                  newest_of(listed))}
                 if listed_topics:
                     pages[inside(output, TOPICS, "opml.xml")] = render_opml(
-                        site, topics.outlines(site, listed_topics), None, f"{site.title} - 主题")
+                        site, topics.outlines(site, listed_topics), None, f"{site.title} - 主题", TOPIC_OUTLINES)
                 _rename_all(_collect({path: writers.stage(path, data) for path, data in pages.items()}),
                             report)
             stock_index = inside(output, STOCKS, "index.html") if securities else None
@@ -513,7 +514,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                                 or any(group_of(slug) == STOCKS for slug in report.categories)):
                 pages = {stock_index: render_stocks(site, securities),
                          inside(output, STOCKS, "opml.xml"): render_opml(
-                             site, stocks.outlines(site, securities), newest_of(securities), f"{site.title} - 股票")}
+                             site, stocks.outlines(site, securities), newest_of(securities), f"{site.title} - 股票",
+                             STOCK_OUTLINES)}
                 _rename_all(_collect({path: writers.stage(path, data) for path, data in pages.items()}),
                             report)
             marks = inside(output, *topics.MARKS_FILE)

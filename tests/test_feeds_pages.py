@@ -3,6 +3,7 @@ escaping, stable bytes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from lxml import etree, html as lxml_html
@@ -151,6 +152,19 @@ def test_feed_and_stock_pages_are_byte_identical_for_the_same_input():
     assert page.get_element_by_id("sh601688").xpath(".//a/@href") == ["sh601688/"]
     assert "3 篇" in page.get_element_by_id("sh601688").text_content()
     assert "<b>蔚来</b>" in page.get_element_by_id("us-nio").text_content() and not page.xpath("//b")
+
+
+def test_a_security_list_rendered_again_renders_the_changed_rows_anew_and_the_same_bytes_as_a_first_render():
+    before = [StockListing("sh601688", "华泰证券", 3, T0, "标题"), StockListing("sz000001", "平安银行", 2, T0, "旧")]
+    after = [StockListing("sh600000", "浦发银行", 1, T0, "新"), replace(before[0], count=4, newest_title="更新的标题")]
+    render_stocks(SITE, before)
+    again = render_stocks(SITE, after)
+    render_stocks(SITE, [])  # a list without these securities: no row of theirs is kept
+    assert again == render_stocks(SITE, after)
+    page = lxml_html.fromstring(again.decode("utf-8"))
+    assert page.xpath("//li/@id") == ["sh600000", "sh601688"] and page.findtext(".//h1") == "按股票和板块（2）"
+    row = page.get_element_by_id("sh601688").text_content()
+    assert "4 篇" in row and "更新的标题" in row and "3 篇" not in row
 
 
 def test_the_index_lists_the_topics_and_links_the_securities_page():
