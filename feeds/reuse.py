@@ -114,28 +114,27 @@ def held(folder: Path, site: SiteConfig, wanted: Iterable[Entry]) -> dict[Entry,
     found = {entry: where[digest] for entry in wanted if (digest := entry_digest(entry)) in where}
     if not found:
         return {}
-    fds: dict[str, int] = {}
+    published: dict[str, bytes] = {}
+    identities = []
     try:
-        for name in FILES:
-            fds[name] = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
-        infos = {name: os.fstat(fd) for name, fd in fds.items()}
-        unchanged = [identity(infos[name]) for name in FILES] == recorded_files
+        for name in FILES:  # each read whole: one system call, not one per entry (each lets other threads take the GIL)
+            with open(os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW), "rb") as file:
+                published[name] = file.read()
+                identities.append(identity(os.fstat(file.fileno())))  # after the read: a write during it shows
+        unchanged = identities == recorded_files
         fragments = {}
         for entry, (digest, recorded, *spans) in found.items():
-            parts = [_read(fds[name], span, infos[name].st_size) for name, span in zip(FILES, spans, strict=True)]
+            parts = [_cut(published[name], span) for name, span in zip(FILES, spans, strict=True)]
             if unchanged or checksum(*parts) == recorded:
                 fragments[entry] = Fragment(*parts, digest, recorded)
         return fragments
     except (OSError, ValueError, TypeError):
         return {}
-    finally:
-        for fd in fds.values():
-            os.close(fd)
 
 
-def _read(fd: int, span: list[int], size: int) -> bytes:
-    """The bytes of a recorded span of a file of `size` bytes; ValueError for a span that is not one."""
+def _cut(data: bytes, span: list[int]) -> bytes:
+    """The bytes of a recorded span of a file's bytes; ValueError for a span that is not one of them."""
     start, end = span
-    if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end <= size:
+    if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end <= len(data):
         raise ValueError(f"not a span of the file's bytes: {span!r}")
-    return os.pread(fd, end - start, start)
+    return data[start:end]
