@@ -18,9 +18,11 @@ from pathlib import Path
 from lxml import etree
 
 from crawler.samplesite import SampleSite
+from feeds.reuse import RECORD
 
 from crawlkit import ROOT, finews_env, run_finews, write_config
 from feedcheck import check_atom, check_json_feed, check_rss
+from outputkit import built
 
 KILLS = 20
 SEED = 20261201
@@ -70,7 +72,7 @@ def test_publish_killed_at_twenty_moments_leaves_whole_files_and_the_next_publis
     assert proc.wait() == 0
     proc.stdout.close()
     took = time.monotonic() - started
-    clean = tree(output)
+    clean, clean_built = tree(output), built(output)
     for name, data in clean.items():
         check_whole(output / name, data)
     shutil.rmtree(output)
@@ -83,8 +85,10 @@ def test_publish_killed_at_twenty_moments_leaves_whole_files_and_the_next_publis
         proc.wait()
         proc.stdout.close()
         for name, data in tree(output).items() if output.exists() else ():
-            if not name.endswith(".tmp"):
+            # a record of a feed's entries is bookkeeping, written in place: a torn one costs serializing only
+            # (tests/test_feeds_reuse.py), and its file identities differ from the clean publish's anyway
+            if not name.endswith((".tmp", RECORD)):
                 assert data == clean[name], f"{name} is not whole (the clean publish's bytes, checked parseable)"
     shutil.copy(pristine, store)
     run_finews("publish", "--all", "--config", str(config), check=True)
-    assert tree(output) == clean
+    assert built(output) == clean_built
