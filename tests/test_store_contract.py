@@ -157,7 +157,16 @@ def test_a_later_sighting_fills_empty_fields_but_never_overwrites_them(store):
     assert (stored.media, stored.info_code, stored.digest, stored.url_w) == (
         "上海证券报", "NW202112212221504115", "中国电信表示……", "http://finance.eastmoney.com/news/1.html")
     assert filled.article == stored
-    assert store.dirty_categories() == {}
+    assert set(store.dirty_categories()) == {*EMNEWS, ALL}  # the media it gave is every entry's author
+
+
+def test_filling_fields_no_entry_shows_marks_nothing_and_keeps_the_change_number(store):
+    store.upsert(article(categories=EMNEWS, info_code=None, digest="", url_w=""), CRAWL)
+    drain_dirty(store)
+    before = store.latest_changes(ALL, 10)
+    store.upsert(article(categories=EMNEWS, info_code="NW1", digest="摘要", url_w="http://x/"), CRAWL)
+    assert store.get(ID).digest == "摘要"
+    assert store.dirty_categories() == {} and store.latest_changes(ALL, 10) == before
 
 
 def test_a_membership_adds_a_category_to_a_stored_article_only(store):
@@ -273,6 +282,32 @@ def test_latest_is_newest_first_with_ties_by_larger_id_and_oldest_is_its_exact_r
         assert ids(store.latest(category, 2, offset=1)) == newest_first[1:3]
         assert ids(store.oldest(category, 2, offset=3)) == newest_first[::-1][3:5]
         assert store.latest(category, 3, offset=5) == [] and store.latest(category, 0) == []
+
+
+def test_latest_changes_lists_latests_ids_with_change_numbers_that_move_only_when_an_entry_changes(store):
+    for n in range(3):
+        store.upsert(article(f"20211221222150000{n}", minutes=n), CRAWL)
+    listed = store.latest_changes(ALL, 10)
+    assert [i for i, _ in listed] == ids(store.latest(ALL, 10))
+    assert store.latest_changes("shanghaizhengquanbao", 2, 1) == listed[1:3]
+    assert all(isinstance(n, int) for _, n in listed) and len({n for _, n in listed}) == 3
+    store.upsert(article("202112212221500001", minutes=1), CRAWL)  # unchanged
+    assert store.latest_changes(ALL, 10) == listed
+    store.upsert(article("202112212221500001", minutes=1, body="<p>改过</p>"), CRAWL + timedelta(hours=1))
+    store.add_membership("202112212221500000", EMNEWS)
+    after = dict(store.latest_changes(ALL, 10))
+    assert after["202112212221500002"] == dict(listed)["202112212221500002"]
+    assert all(after[i] > dict(listed)[i] for i in ("202112212221500000", "202112212221500001"))
+    assert after == {i: n for n, a in store.changes(0, 10) for i in [a.article_id]}
+    assert store.latest_changes("nothing-here", 10) == [] and store.latest_changes(ALL, 0) == []
+
+
+def test_get_many_answers_a_batch_with_the_stored_articles_only(store):
+    store.upsert(article("202112212221500000"), CRAWL)
+    store.upsert(article("202112212221500001", minutes=1, categories=EMNEWS), CRAWL)
+    found = store.get_many(["202112212221500001", "202112212221599999", "202112212221500000"])
+    assert found == {i: store.get(i) for i in ("202112212221500000", "202112212221500001")}
+    assert store.get_many([]) == {}
 
 
 def test_an_unknown_category_is_empty(store):

@@ -133,7 +133,8 @@ class Articles(ABC):
 
         New: stored with `first_seen = crawled_at` and `updated = published`.
         Unchanged (same `content_hash`): categories are unioned and empty `media`, `digest`,
-        `url_w`, `info_code` filled in, `source_hash` replaced; `updated` is kept. Updated
+        `url_w`, `info_code` filled in, `source_hash` replaced; `updated` is kept. A filled `media`
+        changes the article's entry (its author) in every feed it is in. Updated
         (another hash): title, content and hashes replaced, categories unioned, `updated = crawled_at`; `published`,
         `first_seen` and the id never change. Every category whose feed changes (and `all`)
         is marked dirty.
@@ -162,6 +163,15 @@ class Articles(ABC):
     @abstractmethod
     def latest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
         """Newest first by published (ties: larger article id first); `ALL` for every item."""
+
+    @abstractmethod
+    def latest_changes(self, category: str, limit: int, offset: int = 0) -> list[tuple[str, int | None]]:
+        """The ids of `latest`'s articles, in its order, each with its change number (see `changes`; None when the
+        store kept none), without reading the articles: while an article's change number stays, so does its entry."""
+
+    @abstractmethod
+    def get_many(self, article_ids: Iterable[str]) -> dict[str, Article]:
+        """The stored articles of these ids, by id (one round trip for a batch; ids not stored are left out)."""
 
     @abstractmethod
     def oldest(self, category: str, limit: int, offset: int = 0) -> list[Article]:

@@ -116,12 +116,14 @@ if #added > 0 then
   changed = true
   redis.call('HSET', slugs, id, joined(categories))
 end
+local authored = false
 for i, field in ipairs({'media', 'digest', 'url_w', 'info_code'}) do
   local value = call[2 + i]
   local current = record[field]
   if value ~= '' and (current == nil or current == cjson.null or current == '') then
     record[field] = value
     changed = true
+    authored = authored or field == 'media'
   end
 end
 local outcome = 'unchanged'
@@ -143,7 +145,7 @@ if changed then
   redis.call('HSET', KEYS[1], 'meta', meta)
 end
 table.sort(added)
-if outcome == 'updated' then
+if outcome == 'updated' or authored then
   local marks = {}
   for slug in pairs(categories) do marks[#marks + 1] = slug end
   marks[#marks + 1] = 'all'
@@ -331,19 +333,37 @@ class RedisStore(Store):
             return []
         offset = max(offset, 0)
         ids = self.redis.zrange(self.index(category), offset, offset + limit - 1, desc=desc)
+        return [article for article in self._articles(ids) if article is not None]
+
+    def _articles(self, ids: list[str]) -> list[Article | None]:
+        """The stored article of each id, in one round trip (None for an id not stored)."""
         if not ids:
             return []
         with self.redis.pipeline(transaction=False) as pipe:
             for article_id in ids:
                 pipe.hmget(self.key("article", article_id), ["meta", *BODY_FIELDS])
             records = pipe.execute()
-        return [self._article(meta, bodies) for meta, *bodies in records if meta]
+        return [self._article(meta, bodies) if meta else None for meta, *bodies in records]
 
     def latest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
         return self._page(category, limit, offset, desc=True)
 
     def oldest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
         return self._page(category, limit, offset, desc=False)
+
+    def latest_changes(self, category: str, limit: int, offset: int = 0) -> list[tuple[str, int | None]]:
+        if limit <= 0:
+            return []
+        offset = max(offset, 0)
+        ids = self.redis.zrange(self.index(category), offset, offset + limit - 1, desc=True)
+        if not ids:
+            return []
+        scores = self.redis.zmscore(self.key("changes"), ids)
+        return [(article_id, None if score is None else int(score)) for article_id, score in zip(ids, scores)]
+
+    def get_many(self, article_ids: Iterable[str]) -> dict[str, Article]:
+        return {article.article_id: article for article in self._articles(list(dict.fromkeys(article_ids)))
+                if article is not None}
 
     def count(self, category: str) -> int:
         return self.redis.zcard(self.index(category))
@@ -380,14 +400,8 @@ class RedisStore(Store):
             return []
         found = self.redis.zrange(self.key("changes"), f"({after}", "+inf", byscore=True, offset=0, num=limit,
                                   withscores=True)
-        if not found:
-            return []
-        with self.redis.pipeline(transaction=False) as pipe:
-            for article_id, _ in found:
-                pipe.hmget(self.key("article", article_id), ["meta", *BODY_FIELDS])
-            records = pipe.execute()
-        return [(int(score), self._article(meta, bodies))
-                for (_, score), (meta, *bodies) in zip(found, records) if meta]
+        articles = self._articles([article_id for article_id, _ in found])
+        return [(int(score), article) for (_, score), article in zip(found, articles) if article is not None]
 
     def prune(self, category: str, keep: int, settled: int | None = None) -> int:
         if keep < 0:

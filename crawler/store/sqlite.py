@@ -134,6 +134,7 @@ class SQLiteStore(Store):
                 return UpsertResult(Outcome.NEW, tuple(stored.categories), stored)
             stored = article_from_json(row[0])
             added = _union(stored, article.categories)
+            authored = bool(article.media) and not stored.media
             filled = _fill(stored, article.media, article.digest, article.url_w, article.info_code)
             if stored.content_hash == article.content_hash:
                 new_source = bool(article.source_hash) and article.source_hash != stored.source_hash
@@ -141,7 +142,7 @@ class SQLiteStore(Store):
                     stored.source_hash = article.source_hash
                 if added or filled or new_source:
                     self._rewrite(stored, added, title_changed=False)
-                self._changed(stored.article_id, self._bump([*added, ALL] if added else ()))
+                self._changed(stored.article_id, self._bump(_marks(stored, added, authored)))
                 self._name(article.categories)
                 return UpsertResult(Outcome.UNCHANGED, added, stored)
             for name in CONTENT_FIELDS:
@@ -164,9 +165,10 @@ class SQLiteStore(Store):
             if source_hash is not None and stored.source_hash != source_hash:
                 return None
             added = _union(stored, categories)
+            authored = bool(media) and not stored.media
             if _fill(stored, media, digest, url_w, None) or added:
                 self._rewrite(stored, added, title_changed=False)
-            self._changed(article_id, self._bump([*added, ALL] if added else ()))
+            self._changed(article_id, self._bump(_marks(stored, added, authored)))
             self._name(categories)
             return added
 
@@ -251,6 +253,21 @@ class SQLiteStore(Store):
 
     def latest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
         return self._page(category, limit, offset, "DESC")
+
+    def latest_changes(self, category: str, limit: int, offset: int = 0) -> list[tuple[str, int | None]]:
+        if limit <= 0:
+            return []
+        if category == ALL:
+            return self._query("SELECT article_id, changed FROM articles ORDER BY published DESC, article_id DESC"
+                               " LIMIT ? OFFSET ?", (limit, max(offset, 0)))
+        return self._query(
+            "SELECT m.article_id, a.changed FROM memberships m JOIN articles a USING (article_id) WHERE m.category = ?"
+            " ORDER BY m.published DESC, m.article_id DESC LIMIT ? OFFSET ?", (category, limit, max(offset, 0)))
+
+    def get_many(self, article_ids: Iterable[str]) -> dict[str, Article]:
+        articles = (article_from_json(record) for record, in self._by_id(
+            "SELECT record FROM articles WHERE article_id IN ({marks})", article_ids))
+        return {article.article_id: article for article in articles}
 
     def oldest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
         return self._page(category, limit, offset, "ASC")
@@ -379,6 +396,13 @@ def _union(stored: Article, categories: Mapping[str, str]) -> tuple[str, ...]:
     if added:
         stored.categories = dict(sorted({**stored.categories, **{slug: categories[slug] for slug in added}}.items()))
     return added
+
+
+def _marks(stored: Article, added: Iterable[str], authored: bool) -> list[str]:
+    """The feeds an unchanged article's new sighting changes: every one of its feeds when it gave the missing media
+    (each entry shows it as its author), else the categories it added; with `all` whenever any."""
+    marks = list(stored.categories) if authored else list(added)
+    return [*marks, ALL] if marks else []
 
 
 def _fill(stored: Article, media: str | None, digest: str, url_w: str, info_code: str | None) -> bool:
