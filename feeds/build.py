@@ -115,13 +115,6 @@ def prepare(article: Article) -> Entry:
     )
 
 
-def entry_digest(entry: Entry) -> str:
-    """A digest of every field an entry's bytes are built from (joined by U+001F, which no field holds: see `xml_text`)."""
-    fields = [entry.id, entry.title, entry.link, entry.summary, entry.html, entry.author or "",
-              entry.published.isoformat(), entry.updated.isoformat(), *(part for pair in entry.categories for part in pair)]
-    return hashlib.sha256("\x1f".join(fields).encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
 @dataclass(frozen=True)
 class FeedSpec:
     """One feed: a category (or `ALL`), its display name and its entries, newest first as the store gave them."""
@@ -136,6 +129,8 @@ class FeedSpec:
     """The newest archive month (`YYYY-MM`) the feed links, or None."""
     prepared: tuple[Entry, ...] = ()
     """Entries already prepared, given instead of `entries` (an archive month, a batch to serialize)."""
+    newest: datetime | None = None
+    """The newest entry's `updated`, given for a feed assembled from entries it does not hold (feeds/entries.py)."""
 
     @property
     def title(self) -> str:
@@ -189,6 +184,8 @@ class FeedSpec:
     @property
     def updated(self) -> datetime:
         """The newest entry's `updated`: the feed's build time (never "now")."""
+        if self.newest is not None:
+            return self.newest
         if not self.items:
             raise ValueError(f"feed {self.slug!r} has no entries: nothing to build")
         return max(item.updated for item in self.items)
@@ -405,8 +402,6 @@ class Fragment:
     """Its `<item>` element, indented as in a document."""
     json: bytes
     """Its JSON Feed item."""
-    digest: str
-    """`entry_digest` of the entry these bytes are of."""
     checksum: str
     """`checksum` of these bytes."""
 
@@ -428,8 +423,6 @@ class Fragments:
         self._done: dict[Entry, Fragment] = dict(earlier or {})
         self.serialized = 0
         """Entries serialized by this object."""
-        self.adopted = 0
-        """Entries whose bytes it was given (`adopt`)."""
 
     BATCH = 200
     """Entries per feedgen document: its lxml tree of 10 kB bodies is the publish's largest object."""
@@ -444,11 +437,6 @@ class Fragments:
     def missing(self, items: Iterable[Entry]) -> list[Entry]:
         """Those of these entries that have no fragment yet, once each."""
         return list(dict.fromkeys(item for item in items if item not in self._done))
-
-    def adopt(self, held: Mapping[Entry, Fragment]) -> None:
-        """Take these entries' fragments as they are (bytes a published document holds, see feeds/reuse.py)."""
-        self._done.update(held)
-        self.adopted += len(held)
 
     def newest(self, items: Iterable[Entry], limit: int) -> dict[Entry, Fragment]:
         """The fragments held of these entries, of the newest `limit` of them (by published, then id)."""
@@ -472,7 +460,7 @@ class Fragments:
             raise RuntimeError("feedgen no longer lays out entries as feeds/build.py splices them")
         for item, (a, b), (c, d) in zip(new, atom_spans, rss_spans):
             parts = atom[a:b], rss[c:d], json_bytes(json_item(item))
-            self._done[item] = Fragment(*parts, entry_digest(item), checksum(*parts))
+            self._done[item] = Fragment(*parts, checksum(*parts))
 
 
 @dataclass(frozen=True)
@@ -500,7 +488,11 @@ def _entry_spans(pieces: Pieces, parts: list[bytes]) -> list[tuple[int, int]]:
 def build_feed(spec: FeedSpec, fragments: Fragments | None = None) -> BuiltFeed:
     """The three files of a feed: feedgen builds each document's head, the entries come from `fragments`
     (each serialized once per publish); byte for byte what `build_rss`, `build_atom` and `build_json_feed` give."""
-    parts = (fragments or Fragments()).of(spec.site, spec.items)
+    return assemble(spec, (fragments or Fragments()).of(spec.site, spec.items))
+
+
+def assemble(spec: FeedSpec, parts: list[Fragment]) -> BuiltFeed:
+    """The three files of a feed holding these entries' bytes, in this order, around the heads feedgen builds."""
     shell = _generator(spec, entries=False)
     rss, atom, json_items = [p.rss for p in parts], [p.atom for p in parts], [p.json for p in parts]
     documents = {FILENAMES["rss"]: (splice_pieces(_rss(shell, spec), CHANNEL_CLOSE, rss), rss),

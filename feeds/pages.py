@@ -20,7 +20,7 @@ from markupsafe import Markup
 from crawler.config import SiteConfig, TopicConfig
 from crawler.store import Article, CategorySummary
 
-from .build import ALL_NAME, FILENAMES, MEDIA_TYPES, FeedSpec, beijing, uri, xml_text
+from .build import ALL_NAME, FILENAMES, MEDIA_TYPES, Entry, FeedSpec, beijing, uri, xml_text
 
 FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
@@ -123,13 +123,20 @@ def render_index(site: SiteConfig, categories: list[CategorySummary], total: int
                    alternates=alternates(site, "all", f"{ALL_NAME} - {xml_text(site.title)}"))
 
 
-def render_feed_page(spec: FeedSpec, parent: tuple[str, str] | None = None) -> bytes:
+def entry_rows(entries: Iterable[Entry]) -> list[Markup]:
+    """The rows a feed page lists these entries in (each a function of its entry alone: feeds/reuse.py keeps them)."""
+    template = environment.get_template("entry_row.html.j2")
+    return [Markup(template.render(entry=entry)) for entry in entries]
+
+
+def render_feed_page(spec: FeedSpec, parent: tuple[str, str] | None = None, rows: list[Markup] | None = None) -> bytes:
     """`<path>/index.html`: the feed's entries (linked to the original articles) and its subscription links.
 
-    `parent` is the (name, relative href) of the list page above it (`stocks/`), if any.
+    `parent` is the (name, relative href) of the list page above it (`stocks/`), if any; `rows`, the entries' rows
+    when they are known already (`entry_rows` of the spec's entries otherwise).
     """
     home = "../" * (spec.slug.count("/") + 1)
-    return _render("feed.html.j2", spec.site, spec=spec, entries=spec.items, home=home,
+    return _render("feed.html.j2", spec.site, spec=spec, rows=entry_rows(spec.items) if rows is None else rows, home=home,
                    parent={"name": parent[0], "href": parent[1]} if parent else None,
                    alternates=alternates(spec.site, spec.slug, spec.title))
 

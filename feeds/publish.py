@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import IO
 
 from crawler.config import Config, TopicConfig
-from crawler.store import (ALL, PUBLISH_RUN, STOCKS, TOPICS, Article, CategorySummary, RunStatus, Store, group_of,
+from crawler.store import (ALL, PUBLISH_RUN, STOCKS, TOPICS, CategorySummary, RunStatus, Store, group_of,
                            grouped, is_category)
 from crawler.text.slugs import is_slug
 from crawler.text.times import BEIJING
 
-from . import archive, reuse, stocks, topics
-from .build import Entry, FeedSpec, Fragment, Fragments, Pieces, build_feed, entry_id, spec_for
+from . import archive, entries, reuse, stocks, topics
+from .build import Entry, FeedSpec, Fragment, Fragments, Pieces, spec_for
 from .pages import (STOCK_OUTLINES, TOPIC_OUTLINES, category_outlines, newest_of, render_feed_page, render_index,
                     render_opml, render_stocks)
 from .paths import UnsafePathError, file_in, inside
@@ -72,7 +72,7 @@ class PublishReport:
     serialized: int = 0
     """Entries serialized (feeds and archives)."""
     reused: int = 0
-    """Entries whose bytes were taken from the published files instead (feeds/reuse.py)."""
+    """Entries taken from the published files instead, each counted once (feeds/entries.py)."""
 
 
 def _temporary(path: Path) -> IO[bytes]:
@@ -373,17 +373,19 @@ class _Feeds:
             return self.config.site.stock_feeds
         return group != TOPICS or key in self.topics
 
-    def spec(self, store: Store, key: str, archive_month: str | None) -> FeedSpec:
-        """The feed of a key, declaring the WebSub hubs and linking its newest archive month."""
+    def head(self, key: str) -> FeedSpec:
+        """The feed of a key without its entries, declaring the WebSub hubs."""
         site, hubs = self.config.site, self.config.websub.hubs
         topic = self.topics.get(key)
         if topic is not None:
-            return FeedSpec(key, topic.title, topics.entries(store, topic, site.feed_size), site, hubs, archive_month)
-        entries = store.latest(key, site.feed_size)
+            return FeedSpec(key, topic.title, [], site, hubs)
         if group_of(key) == STOCKS:
-            return FeedSpec(key, stocks.feed_name(key.split("/", 1)[1], self.names.get(key, key)), entries, site,
-                            hubs, archive_month)
-        return spec_for(site, key, self.names.get(key), entries, hubs=hubs, archive=archive_month)
+            return FeedSpec(key, stocks.feed_name(key.split("/", 1)[1], self.names.get(key, key)), [], site, hubs)
+        return spec_for(site, key, self.names.get(key), [], hubs=hubs)
+
+    def read(self, store: Store, key: str, folder: Path, full: bool) -> entries.FeedEntries:
+        """The feed's head and entries, those its folder's files hold unchanged taken from there unless `full`."""
+        return entries.read(store, self.head(key), folder, recorded=not full, topic=self.topics.get(key))
 
 
 def publish(config: Config, store: Store, *, full: bool = False) -> PublishReport:
@@ -404,8 +406,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     A topic whose definition changed is re-filed and rebuilt (see topics). Each entry is serialized once
     (feeds/build.py `Fragments`), and a publish starts from the fragments of the newest entries the previous
     publish in this process showed (`CARRIED`); an entry a feed's published files hold unchanged is taken from
-    them (feeds/reuse.py; not when `full`, which builds every byte anew). The outcome is recorded as the
-    `@publish` run.
+    them with its page row, its article not read (feeds/entries.py, feeds/reuse.py; not when `full`, which builds
+    every byte anew). The outcome is recorded as the `@publish` run.
     """
     started, begun = time.time(), datetime.now(BEIJING)
     site = config.site
@@ -439,37 +441,33 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
             archived = [summary for summary in summaries if feeds.published(summary.slug)]
             fragments = Fragments(_carried.get(site.title))
             shown: list[Entry] = []
-            specs: dict[str, FeedSpec] = {}
+            planned: dict[str, entries.FeedEntries] = {}
+            kept: set[tuple[str, int | None]] = set()
             records: dict[str, dict[str, object]] = {}
 
             def window(slug: str) -> frozenset[str] | None:
                 """The entry ids of the subscription document this publish gives a feed; None for a feed it leaves alone."""
                 if slug not in folders:
                     return None
-                if slug not in specs:
-                    specs[slug] = feeds.spec(store, slug, None)
-                return frozenset(entry_id(article.article_id) for article in specs[slug].entries)
+                if slug not in planned:
+                    planned[slug] = feeds.read(store, slug, folders[slug], full)
+                return planned[slug].ids
 
             archives, archive_staging = _stage_archives(config, store, archived, full, writers, report, fragments,
                                                         window) if site.archives else (None, {})
-            newest: Article | None = None
             for slug, folder in folders.items():
-                spec = replace(specs.pop(slug, None) or feeds.spec(store, slug, None),
-                               archive=_newest_archive(site.archives, archives, slug, folder))
-                if not spec.entries:
+                feed = planned.pop(slug, None) or feeds.read(store, slug, folder, full)
+                if not feed.slots:
                     continue
-                if slug == ALL:
-                    newest = spec.entries[0]
+                spec = replace(feed.spec, archive=_newest_archive(site.archives, archives, slug, folder))
                 try:
-                    if not full:
-                        fragments.adopt(reuse.held(folder, site, fragments.missing(spec.items)))
-                    feed = build_feed(spec, fragments)
-                    shown += spec.items
-                    files = {**feed.files, "index.html": render_feed_page(
-                        spec, stocks.PARENT if group_of(slug) == STOCKS else None)}
+                    built, rows, records[slug] = feed.build(spec, fragments)
+                    shown += feed.fresh
+                    kept.update((slot.article_id, slot.change) for slot in feed.slots if isinstance(slot, reuse.Kept))
+                    files = {**built.files, "index.html": render_feed_page(
+                        spec, stocks.PARENT if group_of(slug) == STOCKS else None, rows)}
                     stagings[slug] = {path: writers.stage(path, data)
                                       for path, data in ((file_in(folder, name), data) for name, data in files.items())}
-                    records[slug] = reuse.record(site, feed)
                 except Exception as exc:
                     _failed(report, slug, exc)
             staged: dict[str, dict[Path, Path | None]] = {}
@@ -480,7 +478,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     _failed(report, slug, exc)
             _carried.clear()
             _carried[site.title] = fragments.newest(shown, CARRIED)
-            report.serialized, report.reused = fragments.serialized, fragments.adopted
+            report.serialized, report.reused = fragments.serialized, len(kept)
             whole = _rename_archives(archive_staging, report)  # before the feeds that link them
             for slug, files in staged.items():
                 try:
@@ -494,9 +492,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
 
             index = inside(output, "index.html")
             if report.categories or full or not index.exists():
-                if newest is None:
-                    latest = store.latest(ALL, 1)
-                    newest = latest[0] if latest else None
+                latest = store.latest(ALL, 1)
+                newest = latest[0] if latest else None
                 listed = [summary for summary in summaries if is_category(summary.slug) and _listable(output, summary, report)
                           and is_safe(summary.slug)]
                 listed_topics = [topic for key, topic in feeds.topics.items() if key in feeds.names]

@@ -4,7 +4,7 @@ The crawl files each new or changed article under the topics it matches (crawler
 A topic whose definition (its hash, kept in the publish marks `topics/marks.json` of the output
 folder) differs from the last publish's is matched against every stored article again and
 rebuilt. An article filed under an older definition that no longer matches stays in the store's
-list but is left out of the feed.
+list but is left out of the feed (feeds/entries.py matches each entry it reads again).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from crawler.config import Config, SiteConfig, TopicConfig
 from crawler.grouping import matching_topics
-from crawler.store import ALL, TOPICS, Article, Store, grouped
+from crawler.store import ALL, TOPICS, Store, grouped
 
 from .build import uri
 from .pages import Outline
@@ -61,17 +61,6 @@ def refile(config: Config, store: Store) -> set[str]:
     logger.info("topics %s changed: %d stored articles filed under them",
                 ", ".join(t.slug for t in changed), filed)
     return {grouped(TOPICS, topic.slug) for topic in changed}
-
-
-def entries(store: Store, topic: TopicConfig, size: int) -> list[Article]:
-    """The newest `size` articles filed under the topic that match its definition now."""
-    key = grouped(TOPICS, topic.slug)
-    found: list[Article] = []
-    offset = 0
-    while len(found) < size and (page := store.latest(key, size, offset)):
-        offset += len(page)
-        found += [article for article in page if matching_topics([topic], article)]
-    return found[:size]
 
 
 def outlines(site: SiteConfig, topics: Iterable[TopicConfig]) -> list[Outline]:

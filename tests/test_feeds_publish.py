@@ -141,10 +141,10 @@ def test_a_publish_that_fails_midway_leaves_published_files_whole_and_retries_la
     before = snapshot(config.site.output_dir)
 
     class FailingStore(SQLiteStore):
-        def latest(self, category, limit, offset=0):
+        def latest_changes(self, category, limit, offset=0):
             if category == "shanghaizhengquanbao":
                 raise RuntimeError("store went away")
-            return super().latest(category, limit, offset)
+            return super().latest_changes(category, limit, offset)
 
     store = FailingStore(config.store.url[len("sqlite:///"):])
     try:

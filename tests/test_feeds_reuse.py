@@ -17,8 +17,9 @@ from crawler.text.clean import clean_html
 from crawler.text.times import BEIJING
 from feeds import publish as publishing
 from feeds.build import FeedSpec, Fragments, spec_for
+from feeds.pages import entry_rows
 from feeds.publish import publish
-from feeds.reuse import RECORD, held
+from feeds.reuse import RECORD, Kept, Record
 
 from outputkit import snapshot
 
@@ -61,6 +62,11 @@ def full_build(config: Config, store: Store) -> dict[str, bytes]:
     return published_files(rebuilt)
 
 
+def held(folder: Path, config: Config, versions: list[tuple[str, int | None]], context: str = "") -> dict[str, Kept]:
+    """The entries of these versions that the folder's files hold as its record says."""
+    return Record.read(folder, config.site, context).kept(versions)
+
+
 def new_article(n: int) -> Article:
     return Article(article_id=f"{202201080000000000 + n}", title=f"新文章{n}", link=f"https://finance.eastmoney.com/a/{n}.html",
                    published=T0 + timedelta(minutes=n), categories={MEDIA: "上海证券报"}, media="上海证券报",
@@ -87,15 +93,24 @@ def test_an_incremental_publish_takes_every_unchanged_entry_from_the_files_and_w
 
 
 def test_the_bytes_held_for_an_entry_are_those_serializing_it_gives(tmp_path):
-    config = make_config(tmp_path, archives=False)
-    with open_store(config.store.url) as store:
-        for article in sample_articles():
-            store.upsert(article, T0)
-        publish(config, store)
-        spec = spec_for(config.site, MEDIA, "上海证券报", store.latest(MEDIA, config.site.feed_size))
-    taken = held(config.site.output_dir / MEDIA, config.site, spec.items)
-    assert list(taken) == spec.items
-    assert list(taken.values()) == Fragments().of(config.site, spec.items)
+    config, folder, spec, versions = published_media(tmp_path)
+    taken = held(folder, config, versions)
+    assert list(taken) == [article.article_id for article in spec.entries] == [i for i, _ in versions]
+    assert [kept.fragment for kept in taken.values()] == Fragments().of(config.site, spec.items)
+    assert [kept.shown.row for kept in taken.values()] == entry_rows(spec.items)
+    assert [kept.updated for kept in taken.values()] == [entry.updated for entry in spec.items]
+
+
+def test_an_entry_whose_change_number_moved_is_not_taken_though_its_bytes_are_intact(tmp_path):
+    config, folder, _, versions = published_media(tmp_path)
+    moved = [(article_id, change + 1 if n == 2 else change) for n, (article_id, change) in enumerate(versions)]
+    assert list(held(folder, config, moved)) == [i for n, (i, _) in enumerate(versions) if n != 2]
+    assert held(folder, config, [(versions[0][0], None)]) == {}  # a store that kept no change number
+
+
+def test_a_record_under_another_context_is_not_taken(tmp_path):
+    config, folder, _, versions = published_media(tmp_path)
+    assert held(folder, config, versions, context="a topic's definition") == {}
 
 
 def test_an_entry_whose_bytes_were_changed_on_disk_is_serialized_again(tmp_path):
@@ -120,26 +135,28 @@ def test_an_entry_whose_bytes_were_changed_on_disk_is_serialized_again(tmp_path)
         assert published_files(config) == full_build(config, store)
 
 
-def published_media(tmp_path: Path) -> tuple[Config, Path, FeedSpec]:
-    """The sample articles published, without archives: the config, the media outlet's folder and its feed."""
+def published_media(tmp_path: Path) -> tuple[Config, Path, FeedSpec, list[tuple[str, int | None]]]:
+    """The sample articles published, without archives: the config, the media outlet's folder, its feed and the
+    store's versions of its entries."""
     config = make_config(tmp_path, archives=False)
     with open_store(config.store.url) as store:
         for article in sample_articles():
             store.upsert(article, T0)
         publish(config, store)
         spec = spec_for(config.site, MEDIA, "上海证券报", store.latest(MEDIA, config.site.feed_size))
-    return config, config.site.output_dir / MEDIA, spec
+        versions = store.latest_changes(MEDIA, config.site.feed_size)
+    return config, config.site.output_dir / MEDIA, spec, versions
 
 
 def test_the_files_a_record_describes_are_taken_as_they_are_without_checking_each_entry(tmp_path):
-    config, folder, spec = published_media(tmp_path)
+    config, folder, spec, versions = published_media(tmp_path)
     record = json.loads((folder / RECORD).read_bytes())
     for entry in record["entries"]:
-        entry[1] = "0" * 32  # no entry's bytes match this checksum
+        entry[2] = "0" * 32  # no entry's bytes match this checksum
     (folder / RECORD).write_text(json.dumps(record))
-    assert len(held(folder, config.site, spec.items)) == len(spec.items)  # nothing wrote to the files since
+    assert len(held(folder, config, versions)) == len(spec.items)  # nothing wrote to the files since
     (folder / "feed.json").write_bytes((folder / "feed.json").read_bytes())  # the same bytes, but written
-    assert held(folder, config.site, spec.items) == {}
+    assert held(folder, config, versions) == {}
 
 
 def test_files_out_of_step_with_their_record_after_a_killed_publish_give_no_wrong_byte(tmp_path):
@@ -162,18 +179,19 @@ def test_files_out_of_step_with_their_record_after_a_killed_publish_give_no_wron
 
 
 def test_a_torn_record_one_with_a_span_past_its_file_or_one_under_another_site_title_is_not_taken(tmp_path):
-    config, folder, spec = published_media(tmp_path)
+    config, folder, spec, versions = published_media(tmp_path)
     record = (folder / RECORD).read_bytes()
-    renamed = make_config(tmp_path, archives=False, title="新站名").site
-    assert held(folder, renamed, spec.items) == {}
+    renamed = make_config(tmp_path, archives=False, title="新站名")
+    assert held(folder, renamed, versions) == {}
     (folder / RECORD).write_bytes(record[:len(record) // 2])
-    assert held(folder, config.site, spec.items) == {}
-    huge = json.loads(record)
-    huge["entries"][0][2] = [0, 1 << 40]  # a span no file has: refused before any byte is read
-    (folder / RECORD).write_text(json.dumps(huge))
-    assert held(folder, config.site, spec.items) == {}
+    assert held(folder, config, versions) == {}
+    for index, value in ((3, [0, 1 << 40]), (6, "not a time"), (6, "2022-01-07T08:14:19"), (7, ["not", "a row"])):
+        torn = json.loads(record)
+        torn["entries"][0][index] = value  # refused before any entry is taken
+        (folder / RECORD).write_text(json.dumps(torn))
+        assert held(folder, config, versions) == {}, value
     (folder / RECORD).write_bytes(record)
-    assert len(held(folder, config.site, spec.items)) == len(spec.items)
+    assert len(held(folder, config, versions)) == len(spec.items)
 
 
 def test_a_record_is_never_written_or_read_through_a_symlink(tmp_path, caplog):
@@ -187,8 +205,7 @@ def test_a_record_is_never_written_or_read_through_a_symlink(tmp_path, caplog):
         outside.write_bytes(record.read_bytes())  # a record that would hold, if it were followed
         record.unlink()
         os.symlink(outside, record)
-        spec = spec_for(config.site, ALL, None, store.latest(ALL, config.site.feed_size))
-        assert held(record.parent, config.site, spec.items) == {}
+        assert held(record.parent, config, store.latest_changes(ALL, config.site.feed_size)) == {}
         store.upsert(new_article(1), T0)
         with caplog.at_level(logging.WARNING, logger="feeds.reuse"):
             report = publish(config, store)
