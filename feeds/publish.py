@@ -18,7 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO
 
 from crawler.config import Config, TopicConfig
 from crawler.store import (ALL, PUBLISH_RUN, STOCKS, TOPICS, CategorySummary, RunStatus, Store, group_of,
@@ -75,9 +74,28 @@ class PublishReport:
     """Entries taken from the published files instead, each counted once (feeds/entries.py)."""
 
 
-def _temporary(path: Path) -> IO[bytes]:
-    """A new temporary file beside `path` (same folder, so the rename is atomic), kept on close."""
-    return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX, delete=False)
+def _temporary(path: Path) -> tuple[int, Path]:
+    """A new temporary file beside `path` (same folder, so the rename is atomic): its descriptor and path."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    return fd, Path(name)
+
+
+IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
+"""The most pieces one `os.writev` takes."""
+
+
+def _write_pieces(fd: int, pieces: Pieces) -> None:
+    """Write the pieces one after the other, as few system calls as the kernel allows: each lets the GIL go, and
+    taking it back from a busy thread can wait a whole switch interval."""
+    views = [memoryview(piece) for piece in pieces if len(piece)]
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first:first + IOV_MAX])
+        while first < len(views) and written >= len(views[first]):
+            written -= len(views[first])
+            first += 1
+        if written:
+            views[first] = views[first][written:]
 
 
 def remove_stale_temporaries(folders: Iterable[Path], before: float, *, recursive: bool) -> list[Path]:
@@ -130,17 +148,17 @@ def stage(path: Path, data: bytes | Pieces) -> Path | None:
     if _holds(path, pieces):
         return None
     try:
-        out = _temporary(path)
+        fd, tmp = _temporary(path)
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        out = _temporary(path)
-    tmp = Path(out.name)
+        fd, tmp = _temporary(path)
     try:
-        with out:
-            out.writelines(pieces)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
+        try:
+            _write_pieces(fd, pieces)
+            os.fsync(fd)
+            os.fchmod(fd, 0o644)
+        finally:
+            os.close(fd)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -20,7 +20,7 @@ from crawler.store import ALL, PUBLISH_RUN, Article, is_category, open_store
 from crawler.store.sqlite import SQLiteStore
 from crawler.text.times import BEIJING
 from feeds.build import entry_id
-from feeds.publish import UnsafeSlugError, category_dir, publish, write_atomic
+from feeds.publish import IOV_MAX, UnsafeSlugError, category_dir, publish, stage, write_atomic
 from feeds.reuse import RECORD
 
 from crawlkit import expected_articles, run_finews, write_config
@@ -325,6 +325,17 @@ def test_write_atomic_skips_identical_bytes_and_replaces_changed_ones_with_a_rea
     assert path.stat().st_ino != inode
     assert path.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in path.parent.iterdir()] == ["rss.xml"]
+
+
+def test_a_document_staged_from_more_pieces_than_one_system_call_takes_holds_them_all_in_order(tmp_path):
+    path = tmp_path / "archive" / "2026-08.atom"
+    pieces = [f"<entry>{n}</entry>\n".encode() if n % 7 else memoryview(b"") for n in range(3 * IOV_MAX + 5)]
+    pieces += [memoryview(b"x" * 300_000)[1:]]
+    tmp = stage(path, pieces)
+    assert tmp is not None and tmp.parent == path.parent
+    assert tmp.read_bytes() == b"".join(pieces) and tmp.stat().st_mode & 0o777 == 0o644
+    os.replace(tmp, path)
+    assert stage(path, pieces) is None  # the file holds these bytes already
 
 
 def test_write_atomic_leaves_the_old_file_and_no_temporary_file_when_writing_fails(tmp_path):
