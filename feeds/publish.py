@@ -39,7 +39,8 @@ WRITERS = 4
 
 CARRIED = 300
 """Entries whose fragments a publish leaves to the next one in the same process (the scheduler's): the newest
-its subscription documents showed, which the next publish's `all/` and busy feeds mostly show again."""
+its subscription documents showed that it serialized, which a later publish writes into their archive month (the
+newest month lags: see feeds/archive.py) or, after a publish killed before writing a record, into the feeds again."""
 _carried: dict[str, dict[Entry, Fragment]] = {}
 """The last publish's `CARRIED` fragments, under the site title they were serialized with."""
 
@@ -423,7 +424,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
     when `full`, and when the index is missing); `stocks/index.html` whenever a security's feed was.
     A topic whose definition changed is re-filed and rebuilt (see topics). Each entry is serialized once
     (feeds/build.py `Fragments`), and a publish starts from the fragments of the newest entries the previous
-    publish in this process showed (`CARRIED`); an entry a feed's published files hold unchanged is taken from
+    publish in this process serialized (`CARRIED`); an entry a feed's published files hold unchanged is taken from
     them with its page row, its article not read (feeds/entries.py, feeds/reuse.py; not when `full`, which builds
     every byte anew). The outcome is recorded as the `@publish` run.
     """

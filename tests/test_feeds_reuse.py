@@ -92,6 +92,23 @@ def test_an_incremental_publish_takes_every_unchanged_entry_from_the_files_and_w
         assert published_files(config) == full_build(config, store)
 
 
+def test_a_media_name_filled_in_by_a_later_sighting_reaches_every_feed_of_the_article(tmp_path):
+    config = make_config(tmp_path)
+    author = "<name>上海证券报</name>"
+    with open_store(config.store.url) as store:
+        articles = [replace(article, media=None) for article in sample_articles(4)]
+        for article in articles:
+            store.upsert(article, T0)
+        publish(config, store)
+        assert author not in (config.site.output_dir / MEDIA / "atom.xml").read_text("utf-8")
+        store.upsert(replace(articles[1], media="上海证券报"), T0)  # seen again, now with its media
+        report = publish(config, store)
+        assert report.serialized == 1 and report.reused == len(articles) - 1
+        for slug in (ALL, MEDIA):
+            assert (config.site.output_dir / slug / "atom.xml").read_text("utf-8").count(author) == 1
+        assert published_files(config) == full_build(config, store)
+
+
 def test_the_bytes_held_for_an_entry_are_those_serializing_it_gives(tmp_path):
     config, folder, spec, versions = published_media(tmp_path)
     taken = held(folder, config, versions)
