@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from crawler.config import Config, parse_config
 from crawler.samplesite import load_bundled
 from crawler.store import ALL, Article, Store, open_store
@@ -27,9 +29,14 @@ T0 = datetime(2022, 1, 7, 8, 14, 19, tzinfo=BEIJING)
 MEDIA = "shanghaizhengquanbao"
 
 
-def make_config(folder: Path, output: str = "public", **site: object) -> Config:
+def make_config(folder: Path, output: str = "public", store: str = "sqlite:///finews.db", **site: object) -> Config:
     return parse_config({"site": {"output_dir": output, "base_url": "https://finews.example.com/", **site},
-                         "store": {"url": "sqlite:///finews.db"}}, file="test.toml", base_dir=folder, environ={})
+                         "store": {"url": store}}, file="test.toml", base_dir=folder, environ={})
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    return "sqlite:///finews.db" if request.param == "sqlite" else request.getfixturevalue("redis_url")
 
 
 def sample_articles(count: int = 12) -> list[Article]:
@@ -74,8 +81,8 @@ def new_article(n: int) -> Article:
 
 
 def test_an_incremental_publish_takes_every_unchanged_entry_from_the_files_and_writes_what_a_full_build_writes(
-        tmp_path):
-    config = make_config(tmp_path)
+        tmp_path, store_url):
+    config = make_config(tmp_path, store=store_url)
     with open_store(config.store.url) as store:
         articles = sample_articles()
         for article in articles:
@@ -92,8 +99,8 @@ def test_an_incremental_publish_takes_every_unchanged_entry_from_the_files_and_w
         assert published_files(config) == full_build(config, store)
 
 
-def test_a_media_name_filled_in_by_a_later_sighting_reaches_every_feed_of_the_article(tmp_path):
-    config = make_config(tmp_path)
+def test_a_media_name_filled_in_by_a_later_sighting_reaches_every_feed_of_the_article(tmp_path, store_url):
+    config = make_config(tmp_path, store=store_url)
     author = "<name>上海证券报</name>"
     with open_store(config.store.url) as store:
         articles = [replace(article, media=None) for article in sample_articles(4)]
