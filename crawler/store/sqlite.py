@@ -279,12 +279,15 @@ class SQLiteStore(Store):
 
     def categories(self) -> list[CategorySummary]:
         # the newest title from `known` (kept with the record's), not parsed out of the whole record
+        # counted from the covering index alone; the names joined once per category, not once per membership
         rows = self._query(
-            "SELECT c.category, c.name, c.count, x.published, COALESCE(k.title, json_extract(a.record, '$.title'))"
-            " FROM (SELECT m.category, COALESCE(n.name, m.category) AS name, COUNT(*) AS count,"
+            "SELECT c.category, COALESCE(n.name, c.category), c.count, x.published,"
+            " COALESCE(k.title, json_extract(a.record, '$.title'))"
+            " FROM (SELECT m.category, COUNT(*) AS count,"
             "  (SELECT x.article_id FROM memberships x JOIN articles a USING (article_id) WHERE x.category = m.category"
             "   ORDER BY x.published DESC, x.article_id DESC LIMIT 1) AS newest"
-            "  FROM memberships m LEFT JOIN category_names n ON n.slug = m.category GROUP BY m.category) c"
+            "  FROM memberships m GROUP BY m.category) c"
+            " LEFT JOIN category_names n ON n.slug = c.category"
             " LEFT JOIN memberships x ON x.category = c.category AND x.article_id = c.newest"
             " LEFT JOIN articles a ON a.article_id = c.newest LEFT JOIN known k ON k.article_id = c.newest"
             " ORDER BY c.category")
