@@ -363,13 +363,16 @@ def subscribed(folder: Path) -> set[str]:
 
 
 def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None], names: dict[str, str], *,
-         full: bool, fragments: Fragments, window: Callable[[str], frozenset[str] | None]) -> ArchivePlan:
+         full: bool, fragments: Fragments, window: Callable[[str], frozenset[str] | None],
+         subscribed_ids: Callable[[str], frozenset[str] | None] = lambda slug: None) -> ArchivePlan:
     """The archive documents to write for the changes since the recorded state (every month when `full`).
 
     `folder_of` gives the folder of a feed slug that may be published, None for any other (asked
     once per slug, only for the feeds of the changed articles). `window` gives the entry ids of
     the subscription document a feed gets from this publish, None for a feed this publish leaves
     alone: the newest month may lag behind by entries that document holds (see the module's docstring).
+    `subscribed_ids` gives the entry ids a feed's published subscription document holds when they are known without
+    reading it (None: it is read).
     """
     checked: dict[str, Path | None] = {}
     archive_dirs: dict[str, Path] = {}
@@ -467,7 +470,12 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
             return not changed
         waiting = {entry_id(id) for id in pending.get(slug, {})}
         unseen = changed - waiting
-        return not (changed | waiting) - shown and not (unseen and unseen & subscribed(folder(slug)))
+        if (changed | waiting) - shown:
+            return False
+        if not unseen:
+            return True
+        known = subscribed_ids(slug)
+        return not unseen & (subscribed(folder(slug)) if known is None else known)
 
     def settle(slug: str) -> None:
         """The feed's newest month: left to lag with its new entries, or written with every lagging one."""

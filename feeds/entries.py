@@ -2,7 +2,7 @@
 (feeds/reuse.py), without reading their articles; the others are read from the store and prepared.
 
 The store lists a feed's newest ids with their change numbers (`Store.latest_changes`), which is cheap: an
-unchanged entry costs neither its record's decoding nor its preparing, digest, serializing or page row. A
+unchanged entry costs neither reading and decoding its article nor preparing, serializing or listing it. A
 topic's feed shows only the articles filed under it that match its definition now (see feeds/topics.py):
 an entry its record holds matched the same definition (the record's context), so only the others are read
 and matched.
@@ -50,6 +50,8 @@ class FeedEntries:
     slots: list[Slot]
     context: str
     """What else decides which entries the feed shows (a topic's definition), as its record keeps it."""
+    published: frozenset[str] | None = None
+    """The entry ids the feed's published files hold, when its record vouches for them (None: unknown)."""
 
     @property
     def ids(self) -> frozenset[str]:
@@ -95,4 +97,4 @@ def read(store: Store, head: FeedSpec, folder: Path, *, recorded: bool, topic: T
             break
     slots = slots[:size]
     newest = max((slot.updated for slot in slots), default=None)
-    return FeedEntries(replace(head, entries=[], prepared=(), newest=newest), slots, context)
+    return FeedEntries(replace(head, entries=[], prepared=(), newest=newest), slots, context, record.published())

@@ -273,7 +273,7 @@ ARCHIVES = "archive"
 
 def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySummary], full: bool,
                     writers: _Backlog, report: PublishReport, fragments: Fragments,
-                    window: Callable[[str], frozenset[str] | None]
+                    window: Callable[[str], frozenset[str] | None], published: Callable[[str], frozenset[str] | None]
                     ) -> tuple[archive.ArchivePlan | None, dict[str, dict[Path, Future[Path | None]]]]:
     """Build and stage the archive months that changed, by feed slug (the archives' state under "");
     (None, {}) when building failed (logged and reported).
@@ -289,7 +289,8 @@ def _stage_archives(config: Config, store: Store, summaries: Iterable[CategorySu
 
     stagings: dict[str, dict[Path, Future[Path | None]]] = {}
     try:
-        plan = archive.plan(store, config.site, folder_of, names, full=full, fragments=fragments, window=window)
+        plan = archive.plan(store, config.site, folder_of, names, full=full, fragments=fragments, window=window,
+                            subscribed_ids=published)
         for path, data in plan.documents:
             slug = "" if path.parent == output else path.parent.parent.name
             stagings.setdefault(slug, {})[path] = writers.stage(path, data)
@@ -472,8 +473,12 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     planned[slug] = feeds.read(store, slug, folders[slug], full)
                 return planned[slug].ids
 
+            def published(slug: str) -> frozenset[str] | None:
+                """The entry ids a feed's published files hold, when its record says so (read for `window`)."""
+                return planned[slug].published if slug in planned else None
+
             archives, archive_staging = _stage_archives(config, store, archived, full, writers, report, fragments,
-                                                        window) if site.archives else (None, {})
+                                                        window, published) if site.archives else (None, {})
             for slug, folder in folders.items():
                 feed = planned.pop(slug, None) or feeds.read(store, slug, folder, full)
                 if not feed.slots:

@@ -182,6 +182,13 @@ class Record:
             return {}
         return kept
 
+    def published(self) -> frozenset[str] | None:
+        """The entry ids of the files' entries, when the files were read (an entry was asked for) and are the ones
+        recorded; else None."""
+        if self._published is None or not self._unchanged:
+            return None
+        return frozenset(entry_id(article_id) for article_id in self.entries)
+
     def _load(self) -> dict[str, bytes] | None:
         """The three files' bytes, each read whole (one system call, not one per entry) the first time; None when
         they cannot be read."""

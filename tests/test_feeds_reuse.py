@@ -18,6 +18,7 @@ from crawler.store import ALL, Article, Store, open_store
 from crawler.text.clean import clean_html
 from crawler.text.times import BEIJING
 from feeds import publish as publishing
+from feeds.archive import subscribed
 from feeds.build import FeedSpec, Fragments, spec_for
 from feeds.pages import entry_rows
 from feeds.publish import publish
@@ -200,6 +201,18 @@ def test_files_out_of_step_with_their_record_after_a_killed_publish_give_no_wron
         report = publish(config, store)
         assert report.reused == 0  # every entry moved in rss.xml: none of them matches its record
         assert published_files(config) == full_build(config, store)
+
+
+def test_a_record_vouches_for_the_ids_its_feeds_files_hold_only_while_they_are_the_files_it_describes(tmp_path):
+    config, folder, spec, versions = published_media(tmp_path)
+    record = Record.read(folder, config.site)
+    assert record.published() is None  # the files are not read until an entry is asked for
+    record.kept(versions[:1])
+    assert record.published() == {entry.id for entry in spec.items} == set(subscribed(folder))
+    (folder / "feed.json").write_bytes((folder / "feed.json").read_bytes())
+    record = Record.read(folder, config.site)
+    record.kept(versions)
+    assert record.published() is None
 
 
 def test_a_torn_record_one_with_a_span_past_its_file_or_one_under_another_site_title_is_not_taken(tmp_path):
