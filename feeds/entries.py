@@ -97,4 +97,4 @@ def read(store: Store, head: FeedSpec, folder: Path, *, recorded: bool, topic: T
             break
     slots = slots[:size]
     newest = max((slot.updated for slot in slots), default=None)
-    return FeedEntries(replace(head, entries=[], prepared=(), newest=newest), slots, context, record.published())
+    return FeedEntries(replace(head, newest=newest), slots, context, record.published())

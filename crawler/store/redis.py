@@ -329,11 +329,14 @@ class RedisStore(Store):
         return self._article(meta, bodies) if meta else None
 
     def _page(self, category: str, limit: int, offset: int, desc: bool) -> list[Article]:
+        return [article for article in self._articles(self._ids(category, limit, offset, desc)) if article is not None]
+
+    def _ids(self, category: str, limit: int, offset: int, desc: bool) -> list[str]:
+        """The ids of a category's page, in `latest` order (`desc`) or its reverse."""
         if limit <= 0:
             return []
         offset = max(offset, 0)
-        ids = self.redis.zrange(self.index(category), offset, offset + limit - 1, desc=desc)
-        return [article for article in self._articles(ids) if article is not None]
+        return self.redis.zrange(self.index(category), offset, offset + limit - 1, desc=desc)
 
     def _articles(self, ids: list[str]) -> list[Article | None]:
         """The stored article of each id, in one round trip (None for an id not stored)."""
@@ -352,10 +355,7 @@ class RedisStore(Store):
         return self._page(category, limit, offset, desc=False)
 
     def latest_changes(self, category: str, limit: int, offset: int = 0) -> list[tuple[str, int | None]]:
-        if limit <= 0:
-            return []
-        offset = max(offset, 0)
-        ids = self.redis.zrange(self.index(category), offset, offset + limit - 1, desc=True)
+        ids = self._ids(category, limit, offset, desc=True)
         if not ids:
             return []
         scores = self.redis.zmscore(self.key("changes"), ids)

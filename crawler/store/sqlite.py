@@ -238,31 +238,25 @@ class SQLiteStore(Store):
         rows = self._query("SELECT record FROM articles WHERE article_id = ?", (article_id,))
         return article_from_json(rows[0][0]) if rows else None
 
-    def _page(self, category: str, limit: int, offset: int, order: str) -> list[Article]:
+    def _ordered(self, columns: str, category: str, limit: int, offset: int, order: str) -> list[tuple]:
+        """These columns of the articles (`a`) of a category (or `ALL`) in `latest` order (`DESC`) or its reverse."""
         if limit <= 0:
             return []
         if category == ALL:
-            rows = self._query(f"SELECT record FROM articles ORDER BY published {order}, article_id {order}"
+            return self._query(f"SELECT {columns} FROM articles a ORDER BY a.published {order}, a.article_id {order}"
                                " LIMIT ? OFFSET ?", (limit, max(offset, 0)))
-        else:
-            rows = self._query(
-                "SELECT a.record FROM memberships m JOIN articles a USING (article_id) WHERE m.category = ?"
-                f" ORDER BY m.published {order}, m.article_id {order} LIMIT ? OFFSET ?",
-                (category, limit, max(offset, 0)))
-        return [article_from_json(record) for record, in rows]
+        return self._query(
+            f"SELECT {columns} FROM memberships m JOIN articles a USING (article_id) WHERE m.category = ?"
+            f" ORDER BY m.published {order}, m.article_id {order} LIMIT ? OFFSET ?", (category, limit, max(offset, 0)))
+
+    def _page(self, category: str, limit: int, offset: int, order: str) -> list[Article]:
+        return [article_from_json(record) for record, in self._ordered("a.record", category, limit, offset, order)]
 
     def latest(self, category: str, limit: int, offset: int = 0) -> list[Article]:
         return self._page(category, limit, offset, "DESC")
 
     def latest_changes(self, category: str, limit: int, offset: int = 0) -> list[tuple[str, int | None]]:
-        if limit <= 0:
-            return []
-        if category == ALL:
-            return self._query("SELECT article_id, changed FROM articles ORDER BY published DESC, article_id DESC"
-                               " LIMIT ? OFFSET ?", (limit, max(offset, 0)))
-        return self._query(
-            "SELECT m.article_id, a.changed FROM memberships m JOIN articles a USING (article_id) WHERE m.category = ?"
-            " ORDER BY m.published DESC, m.article_id DESC LIMIT ? OFFSET ?", (category, limit, max(offset, 0)))
+        return self._ordered("a.article_id, a.changed", category, limit, offset, "DESC")
 
     def get_many(self, article_ids: Iterable[str]) -> dict[str, Article]:
         articles = (article_from_json(record) for record, in self._by_id(
