@@ -233,6 +233,8 @@ class ArchivePlan:
     """The files to write, built one month at a time as they are asked for (the state last)."""
     newest: dict[str, str] = field(default_factory=dict)
     """Feed slug → its newest archive month, for every feed whose archives this plan changed."""
+    known: Callable[[str, int | None], Entry | None] = lambda article_id, change: None
+    """The entry of a changed article at its change number, while the plan holds it (until its month is built)."""
 
     def newest_for(self, slug: str, folder: Path) -> str | None:
         return self.newest.get(slug) or newest_month(folder)
@@ -545,7 +547,11 @@ def plan(store: Store, site: SiteConfig, folder_of: Callable[[str], Path | None]
         if todo or state is not None and new_state != state:
             yield output / STATE_FILE, new_state.bytes()
 
-    return ArchivePlan(state=new_state, documents=build(), newest=newest_written)
+    def known(article_id: str, change: int | None) -> Entry | None:
+        entry = entries.get(entry_id(article_id))
+        return entry if entry is not None and change is not None and numbers.get(entry.id) == change else None
+
+    return ArchivePlan(state=new_state, documents=build(), newest=newest_written, known=known)
 
 
 def neighbours(chain: list[str], month: str) -> tuple[str | None, str | None]:

@@ -396,17 +396,17 @@ def json_pieces(spec: FeedSpec, items: Iterable[bytes | memoryview], separator: 
 class Fragment:
     """One entry as every document shows it: the same bytes in each feed and archive month it is in."""
 
-    atom: bytes
-    """Its `<entry>` element, indented as in a document."""
-    rss: bytes
+    atom: bytes | memoryview
+    """Its `<entry>` element, indented as in a document (a view of a published file's bytes, for one taken from it)."""
+    rss: bytes | memoryview
     """Its `<item>` element, indented as in a document."""
-    json: bytes
+    json: bytes | memoryview
     """Its JSON Feed item."""
     checksum: str
     """`checksum` of these bytes."""
 
 
-def checksum(atom: bytes, rss: bytes, json: bytes) -> str:
+def checksum(atom: bytes | memoryview, rss: bytes | memoryview, json: bytes | memoryview) -> str:
     """A digest of an entry's bytes in the three formats (what feeds/reuse.py checks them against)."""
     return hashlib.sha256(b"".join((atom, rss, json))).hexdigest()[:32]
 
@@ -467,11 +467,17 @@ class Fragments:
 class BuiltFeed:
     """A feed's three files by file name, and where each entry's bytes lie in each of them (see feeds/reuse.py)."""
 
-    files: dict[str, bytes]
+    pieces: dict[str, Pieces]
+    """File name → the file's bytes, as the pieces it is made of (written one after the other, never joined)."""
     spans: dict[str, list[tuple[int, int]]]
     """File name → the (start, end) byte offsets of each entry, in the feed's order."""
     fragments: list[Fragment]
     """Each entry's fragment, in the feed's order."""
+
+    @cached_property
+    def files(self) -> dict[str, bytes]:
+        """File name → the file's bytes."""
+        return {name: b"".join(pieces) for name, pieces in self.pieces.items()}
 
 
 def _entry_spans(pieces: Pieces, parts: list[bytes]) -> list[tuple[int, int]]:
@@ -498,7 +504,7 @@ def assemble(spec: FeedSpec, parts: list[Fragment]) -> BuiltFeed:
     documents = {FILENAMES["rss"]: (splice_pieces(_rss(shell, spec), CHANNEL_CLOSE, rss), rss),
                  FILENAMES["atom"]: (splice_pieces(_atom(shell, spec), FEED_CLOSE, atom), atom),
                  FILENAMES["json"]: (json_pieces(spec, json_items), json_items)}
-    return BuiltFeed({name: b"".join(pieces) for name, (pieces, _) in documents.items()},
+    return BuiltFeed({name: pieces for name, (pieces, _) in documents.items()},
                      {name: _entry_spans(pieces, own) for name, (pieces, own) in documents.items()},
                      parts)
 

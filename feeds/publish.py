@@ -403,9 +403,10 @@ class _Feeds:
             return FeedSpec(key, stocks.feed_name(key.split("/", 1)[1], self.names.get(key, key)), [], site, hubs)
         return spec_for(site, key, self.names.get(key), [], hubs=hubs)
 
-    def read(self, store: Store, key: str, folder: Path, full: bool) -> entries.FeedEntries:
-        """The feed's head and entries, those its folder's files hold unchanged taken from there unless `full`."""
-        return entries.read(store, self.head(key), folder, recorded=not full, topic=self.topics.get(key))
+    def list(self, store: Store, key: str, folder: Path, full: bool) -> entries.Listed | entries.FeedEntries:
+        """The feed's head and newest ids (a topic's entries), to be read with `entries.finish`; its folder's record
+        of what its files hold unless `full`."""
+        return entries.listed(store, self.head(key), folder, recorded=not full, topic=self.topics.get(key))
 
 
 def publish(config: Config, store: Store, *, full: bool = False) -> PublishReport:
@@ -461,7 +462,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
             archived = [summary for summary in summaries if feeds.published(summary.slug)]
             fragments = Fragments(_carried.get(site.title))
             shown: list[Entry] = []
-            planned: dict[str, entries.FeedEntries] = {}
+            planned: dict[str, entries.Listed | entries.FeedEntries] = {}
             kept: set[tuple[str, int | None]] = set()
             records: dict[str, dict[str, object]] = {}
 
@@ -470,7 +471,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                 if slug not in folders:
                     return None
                 if slug not in planned:
-                    planned[slug] = feeds.read(store, slug, folders[slug], full)
+                    planned[slug] = feeds.list(store, slug, folders[slug], full)
                 return planned[slug].ids
 
             def published(slug: str) -> frozenset[str] | None:
@@ -480,7 +481,8 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
             archives, archive_staging = _stage_archives(config, store, archived, full, writers, report, fragments,
                                                         window, published) if site.archives else (None, {})
             for slug, folder in folders.items():
-                feed = planned.pop(slug, None) or feeds.read(store, slug, folder, full)
+                feed = entries.finish(store, planned.pop(slug, None) or feeds.list(store, slug, folder, full),
+                                       archives.known if archives else None)
                 if not feed.slots:
                     continue
                 spec = replace(feed.spec, archive=_newest_archive(site.archives, archives, slug, folder))
@@ -488,7 +490,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     built, rows, records[slug] = feed.build(spec, fragments)
                     shown += feed.fresh
                     kept.update((slot.article_id, slot.change) for slot in feed.slots if isinstance(slot, reuse.Kept))
-                    files = {**built.files, "index.html": render_feed_page(
+                    files = {**built.pieces, "index.html": render_feed_page(
                         spec, stocks.PARENT if group_of(slug) == STOCKS else None, rows)}
                     stagings[slug] = {path: writers.stage(path, data)
                                       for path, data in ((file_in(folder, name), data) for name, data in files.items())}

@@ -142,7 +142,7 @@ class Record:
 
     def __init__(self, folder: Path, entries: dict[str, list[object]] | None = None, files: object = None):
         self.folder, self.entries, self.files = folder, entries or {}, files
-        self._published: dict[str, bytes] | None = None
+        self._published: dict[str, memoryview] | None = None
         self._unchanged = False
 
     @classmethod
@@ -183,13 +183,20 @@ class Record:
         return kept
 
     def published(self) -> frozenset[str] | None:
-        """The entry ids of the files' entries, when the files were read (an entry was asked for) and are the ones
-        recorded; else None."""
-        if self._published is None or not self._unchanged:
+        """The entry ids of the files' entries, when the files are the ones recorded (as read, or else as they are
+        now); else None."""
+        if self._published is None:
+            try:
+                now = [identity(os.stat(self.folder / name, follow_symlinks=False)) for name in FILES]
+            except OSError:
+                return None
+            if now != self.files:
+                return None
+        elif not self._unchanged:
             return None
         return frozenset(entry_id(article_id) for article_id in self.entries)
 
-    def _load(self) -> dict[str, bytes] | None:
+    def _load(self) -> dict[str, memoryview] | None:
         """The three files' bytes, each read whole (one system call, not one per entry) the first time; None when
         they cannot be read."""
         if self._published is None:
@@ -197,7 +204,7 @@ class Record:
             try:
                 for name in FILES:
                     with open(os.open(self.folder / name, os.O_RDONLY | os.O_NOFOLLOW), "rb") as file:
-                        published[name] = file.read()
+                        published[name] = memoryview(file.read())  # entries are cut out of it, not copied
                         identities.append(identity(os.fstat(file.fileno())))  # after the read: a write during it shows
             except OSError:
                 self.entries = {}
@@ -206,7 +213,7 @@ class Record:
         return self._published
 
 
-def _cut(data: bytes, span: list[int]) -> bytes:
+def _cut(data: memoryview, span: list[int]) -> memoryview:
     """The bytes of a recorded span of a file's bytes; ValueError for a span that is not one of them."""
     start, end = span
     if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end <= len(data):

@@ -205,12 +205,14 @@ def test_files_out_of_step_with_their_record_after_a_killed_publish_give_no_wron
 
 def test_a_record_vouches_for_the_ids_its_feeds_files_hold_only_while_they_are_the_files_it_describes(tmp_path):
     config, folder, spec, versions = published_media(tmp_path)
+    ids = {entry.id for entry in spec.items}
     record = Record.read(folder, config.site)
-    assert record.published() is None  # the files are not read until an entry is asked for
+    assert record.published() == ids == set(subscribed(folder))  # known before any entry is asked for
     record.kept(versions[:1])
-    assert record.published() == {entry.id for entry in spec.items} == set(subscribed(folder))
+    assert record.published() == ids
     (folder / "feed.json").write_bytes((folder / "feed.json").read_bytes())
     record = Record.read(folder, config.site)
+    assert record.published() is None
     record.kept(versions)
     assert record.published() is None
 
