@@ -68,11 +68,15 @@ class FeedEntries:
         """The entries prepared from their articles."""
         return [slot.entry for slot in self.slots if isinstance(slot, Fresh)]
 
-    def build(self, spec: FeedSpec, fragments: Fragments) -> tuple[BuiltFeed, list[Markup], dict[str, object]]:
-        """The feed's three files (with `spec`'s head), its page rows, and the record of both."""
+    def build(self, spec: FeedSpec, fragments: Fragments, rows: dict[Entry, Markup] | None = None
+              ) -> tuple[BuiltFeed, list[Markup], dict[str, object]]:
+        """The feed's three files (with `spec`'s head), its page rows, and the record of both; `rows` holds the rows
+        of entries rendered for other feeds of the same publish (an entry is in several), and takes this one's."""
         fresh = self.fresh
         made = dict(zip(fresh, fragments.of(spec.site, fresh), strict=True))
-        rows = dict(zip(fresh, entry_rows(fresh), strict=True))
+        rows = {} if rows is None else rows
+        missing = [entry for entry in dict.fromkeys(fresh) if entry not in rows]
+        rows.update(zip(missing, entry_rows(missing), strict=True))
         shown = [slot.shown if isinstance(slot, reuse.Kept) else
                  reuse.Shown(slot.article_id, slot.change, slot.updated, rows[slot.entry]) for slot in self.slots]
         built = assemble(spec, [slot.fragment if isinstance(slot, reuse.Kept) else made[slot.entry]

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from markupsafe import Markup
+
 from crawler.config import Config, TopicConfig
 from crawler.store import (ALL, PUBLISH_RUN, STOCKS, TOPICS, CategorySummary, RunStatus, Store, group_of,
                            grouped, is_category)
@@ -43,6 +45,11 @@ its subscription documents showed that it serialized, which a later publish writ
 newest month lags: see feeds/archive.py) or, after a publish killed before writing a record, into the feeds again."""
 _carried: dict[str, dict[Entry, Fragment]] = {}
 """The last publish's `CARRIED` fragments, under the site title they were serialized with."""
+
+
+PAGE_ROWS = 2000
+"""Feed page rows a publish keeps for the other feeds of the same entries (the rows of a full publish's entries
+would take megabytes)."""
 
 
 TEMP_SUFFIX = ".tmp"
@@ -461,6 +468,7 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
         try:
             archived = [summary for summary in summaries if feeds.published(summary.slug)]
             fragments = Fragments(_carried.get(site.title))
+            page_rows: dict[Entry, Markup] = {}
             shown: list[Entry] = []
             planned: dict[str, entries.Listed | entries.FeedEntries] = {}
             kept: set[tuple[str, int | None]] = set()
@@ -487,7 +495,9 @@ def publish(config: Config, store: Store, *, full: bool = False) -> PublishRepor
                     continue
                 spec = replace(feed.spec, archive=_newest_archive(site.archives, archives, slug, folder))
                 try:
-                    built, rows, records[slug] = feed.build(spec, fragments)
+                    if len(page_rows) > PAGE_ROWS:
+                        page_rows.clear()
+                    built, rows, records[slug] = feed.build(spec, fragments, page_rows)
                     shown += feed.fresh
                     kept.update((slot.article_id, slot.change) for slot in feed.slots if isinstance(slot, reuse.Kept))
                     files = {**built.pieces, "index.html": render_feed_page(
