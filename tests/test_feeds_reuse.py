@@ -15,6 +15,7 @@ import pytest
 from crawler.config import Config, parse_config
 from crawler.samplesite import load_bundled
 from crawler.store import ALL, Article, Store, open_store
+from crawler.store.sqlite import SQLiteStore
 from crawler.text.clean import clean_html
 from crawler.text.times import BEIJING
 from feeds import publish as publishing
@@ -98,6 +99,33 @@ def test_an_incremental_publish_takes_every_unchanged_entry_from_the_files_and_w
         assert report.reused == len(articles) - 1
         assert store.runs()["@publish"].counts["reused"] == report.reused
         assert published_files(config) == full_build(config, store)
+
+
+def test_an_incremental_publish_reads_from_the_store_no_article_the_archive_plan_read_already(tmp_path):
+    config = make_config(tmp_path)
+    asked: list[str] = []
+
+    class CountingStore(SQLiteStore):
+        def get_many(self, article_ids):
+            article_ids = list(article_ids)
+            asked.extend(article_ids)
+            return super().get_many(article_ids)
+
+    with open_store(config.store.url) as store:
+        for article in sample_articles():
+            store.upsert(article, T0)
+        publish(config, store)
+        restart()
+        store.upsert(new_article(1), T0)
+    store = CountingStore(config.store.url[len("sqlite:///"):])
+    try:
+        report = publish(config, store)
+        assert report.categories == [ALL, MEDIA] and report.serialized == 1
+        assert asked == []  # the new article came from the archive plan's read of the changes, the rest from the files
+        feeds = {name: data for name, data in published_files(config).items() if "archive" not in name}
+        assert feeds == {name: data for name, data in full_build(config, store).items() if "archive" not in name}
+    finally:
+        store.close()
 
 
 def test_a_media_name_filled_in_by_a_later_sighting_reaches_every_feed_of_the_article(tmp_path, store_url):
