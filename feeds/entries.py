@@ -92,7 +92,6 @@ class Listed:
     spec: FeedSpec
     page: list[tuple[str, int | None]]
     record: reuse.Record
-    context: str = ""
 
     @property
     def ids(self) -> frozenset[str]:
@@ -117,7 +116,7 @@ def listed(store: Store, head: FeedSpec, folder: Path, *, recorded: bool, topic:
     """The newest `feed_size` article ids of the feed `head` names, with the folder's record of its published files
     (an empty one when not `recorded`); a topic's feed read whole, since its articles decide which of them it shows."""
     if topic is not None:
-        return read(store, head, folder, recorded=recorded, topic=topic)
+        return _topic_entries(store, head, folder, recorded, topic)
     record = reuse.Record.read(folder, head.site) if recorded else reuse.Record(folder)
     return Listed(head, store.latest_changes(head.slug, head.site.feed_size), record)
 
@@ -127,15 +126,12 @@ def finish(store: Store, feed: Listed | FeedEntries, known: Known | None = None)
     from the store and prepared (an article gone from the store since it was listed is left out)."""
     if isinstance(feed, FeedEntries):
         return feed
-    return _entries(feed.spec, feed.record, feed.context, _slots(store, feed.page, feed.record, known or _unknown))
+    return _entries(feed.spec, feed.record, "", _slots(store, feed.page, feed.record, known or _unknown))
 
 
-def read(store: Store, head: FeedSpec, folder: Path, *, recorded: bool, topic: TopicConfig | None = None
-         ) -> FeedEntries:
-    """The newest `feed_size` entries of the feed `head` names (a topic's: those matching it), taking from the
-    folder's published files what they hold as recorded (nothing when not `recorded`)."""
-    if topic is None:
-        return finish(store, listed(store, head, folder, recorded=recorded))
+def _topic_entries(store: Store, head: FeedSpec, folder: Path, recorded: bool, topic: TopicConfig) -> FeedEntries:
+    """The newest `feed_size` entries of a topic's feed that match it, taking from the folder's published files what
+    they hold as recorded under the topic's definition (nothing when not `recorded`)."""
     size, context = head.site.feed_size, topic.digest
     record = reuse.Record.read(folder, head.site, context) if recorded else reuse.Record(folder)
     slots: list[Slot] = []

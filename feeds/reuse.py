@@ -143,7 +143,8 @@ class Record:
     def __init__(self, folder: Path, entries: dict[str, list[object]] | None = None, files: object = None):
         self.folder, self.entries, self.files = folder, entries or {}, files
         self._published: dict[str, memoryview] | None = None
-        self._unchanged = False
+        self._unchanged: bool | None = None
+        """Whether the files are the ones recorded: as read, or (before they are read) as they are now."""
 
     @classmethod
     def read(cls, folder: Path, site: SiteConfig, context: str = "") -> "Record":
@@ -185,16 +186,13 @@ class Record:
     def published(self) -> frozenset[str] | None:
         """The entry ids of the files' entries, when the files are the ones recorded (as read, or else as they are
         now); else None."""
-        if self._published is None:
+        if self._unchanged is None:
             try:
-                now = [identity(os.stat(self.folder / name, follow_symlinks=False)) for name in FILES]
+                self._unchanged = [identity(os.stat(self.folder / name, follow_symlinks=False))
+                                   for name in FILES] == self.files
             except OSError:
-                return None
-            if now != self.files:
-                return None
-        elif not self._unchanged:
-            return None
-        return frozenset(entry_id(article_id) for article_id in self.entries)
+                self._unchanged = False
+        return frozenset(entry_id(article_id) for article_id in self.entries) if self._unchanged else None
 
     def _load(self) -> dict[str, memoryview] | None:
         """The three files' bytes, each read whole (one system call, not one per entry) the first time; None when
@@ -207,7 +205,7 @@ class Record:
                         published[name] = memoryview(file.read())  # entries are cut out of it, not copied
                         identities.append(identity(os.fstat(file.fileno())))  # after the read: a write during it shows
             except OSError:
-                self.entries = {}
+                self.entries, self._unchanged = {}, False
                 return None
             self._published, self._unchanged = published, identities == self.files
         return self._published
