@@ -304,6 +304,33 @@ def _bench_html() -> str:
     return body.split("---\n", 2)[2].split("\n\n<http")[0]
 
 
+def _write_floor(files: list[Path], folder: Path, runs: int) -> float:
+    """Median time to write these files' bytes into `folder` as a publish writes its files, with nothing built:
+    each to a synced temporary file by the publish's writer threads, then all renamed over the previous ones.
+
+    The files replaced are one byte shorter (a publish's usually differ in size), so checking whether a file
+    already holds its bytes costs a `stat`, as it mostly does in a publish.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from feeds.publish import WRITERS, stage
+
+    contents = [path.read_bytes() for path in files]
+    targets = [folder / str(n) / path.name for n, path in enumerate(files)]
+    for target, data in zip(targets, contents):
+        target.parent.mkdir(parents=True)
+        target.write_bytes(data[:-1])
+    times = []
+    for run in range(runs):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(WRITERS) as writers:
+            staged = list(writers.map(stage, targets, (data[:len(data) - run % 2] for data in contents)))
+        for target, tmp in zip(targets, staged):
+            os.replace(tmp, target)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def _full_rebuilds(config, store, runs: int) -> float:
     from feeds.publish import publish
 
@@ -399,7 +426,7 @@ def grouped_publish_scenario(categories: int = 50, per_category: int = 50, runs:
             mentioned = sum(1 for c in store.categories() if c.slug.startswith("stocks/"))
             publish(config, store)
             full = _full_rebuilds(config, store, runs)
-            incrementals, written, expected_ok = [], [], True
+            incrementals, written, typical, expected_ok = [], [], [], True
             for run in range(runs):
                 crawled = pairs[run * touched:(run + 1) * touched]
                 for j, (quote, name) in enumerate(crawled):
@@ -411,16 +438,22 @@ def grouped_publish_scenario(categories: int = 50, per_category: int = 50, runs:
                 report = publish(config, store)
                 incrementals.append(time.perf_counter() - started)
                 written = sorted(str(p.relative_to(config.site.output_dir)) for p in report.written)
+                if not any("/archive/" in path for path in written):
+                    typical = report.written
                 folders = {path.rsplit("/", 1)[0].removesuffix("/archive") for path in written if "/" in path}
                 stock_folders = {folder for folder in folders if folder.startswith("stocks/") and folder != "stocks"}
                 expected_ok &= len(stock_folders) == touched and folders - stock_folders <= {
                     "all", "media07", "stocks", "topics", *(f"topics/{t['slug']}" for t in BENCH_TOPICS)}
+            floor = _write_floor(typical, Path(tmp) / "floor", max(runs, 5))
+            size = sum(path.stat().st_size for path in typical)
     incremental = statistics.median(incrementals)
     return [
         Row("publish", f"with {mentioned} securities and {len(BENCH_TOPICS)} topics: full rebuild --all",
             full, "s"),
         Row("publish", f"incremental after a crawl that touched {touched} securities", incremental * 1000, "ms",
             "≤ 100 ms", incremental * 1000 / 100),
+        Row("publish", f"baseline: one's {len(typical)} files ({size / 1e6:.1f} MB) written as a publish writes them",
+            floor * 1000, "ms"),
         Row("publish", f"the slowest of those {runs} (all/'s month is written about once per "
             f"{config.site.feed_size} new articles)", max(incrementals) * 1000, "ms"),
         Row("publish", f"files written by it: only the touched feeds', all/'s, indexes: {'yes' if expected_ok else 'NO'}",
