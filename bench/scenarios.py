@@ -304,9 +304,10 @@ def _bench_html() -> str:
     return body.split("---\n", 2)[2].split("\n\n<http")[0]
 
 
-def _write_floor(files: list[Path], folder: Path, runs: int) -> float:
-    """Median time to write these files' bytes into `folder` as a publish writes its files, with nothing built:
-    each to a synced temporary file by the publish's writer threads, then all renamed over the previous ones.
+def _write_floor(files: list[Path], output: Path, folder: Path, runs: int) -> float:
+    """Median time to write these files of `output` again, at the same places under `folder`, as a publish writes its
+    files but with nothing built: each to a synced temporary file by the publish's writer threads, then all renamed
+    over the previous ones.
 
     The files replaced are one byte shorter (a publish's usually differ in size), so checking whether a file
     already holds its bytes costs a `stat`, as it mostly does in a publish.
@@ -316,9 +317,9 @@ def _write_floor(files: list[Path], folder: Path, runs: int) -> float:
     from feeds.publish import WRITERS, stage
 
     contents = [path.read_bytes() for path in files]
-    targets = [folder / str(n) / path.name for n, path in enumerate(files)]
+    targets = [folder / path.relative_to(output) for path in files]
     for target, data in zip(targets, contents):
-        target.parent.mkdir(parents=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data[:-1])
     times = []
     for run in range(runs):
@@ -444,7 +445,7 @@ def grouped_publish_scenario(categories: int = 50, per_category: int = 50, runs:
                 stock_folders = {folder for folder in folders if folder.startswith("stocks/") and folder != "stocks"}
                 expected_ok &= len(stock_folders) == touched and folders - stock_folders <= {
                     "all", "media07", "stocks", "topics", *(f"topics/{t['slug']}" for t in BENCH_TOPICS)}
-            floor = _write_floor(typical, Path(tmp) / "floor", max(runs, 5))
+            floor = _write_floor(typical, config.site.output_dir, Path(tmp) / "floor", max(runs, 5))
             size = sum(path.stat().st_size for path in typical)
     incremental = statistics.median(incrementals)
     return [
