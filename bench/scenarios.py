@@ -304,10 +304,10 @@ def _bench_html() -> str:
     return body.split("---\n", 2)[2].split("\n\n<http")[0]
 
 
-def _write_floor(files: list[Path], output: Path, folder: Path, runs: int) -> float:
+def _write_floor(files: list[Path], output: Path, folder: Path, runs: int) -> tuple[float, int]:
     """Median time to write these files of `output` again, at the same places under `folder`, as a publish writes its
-    files but with nothing built: each to a synced temporary file by the publish's writer threads, then all renamed
-    over the previous ones.
+    files but with nothing built (each to a synced temporary file by the publish's writer threads, then all renamed
+    over the previous ones), and how many bytes they hold.
 
     The files replaced are one byte shorter (a publish's usually differ in size), so checking whether a file
     already holds its bytes costs a `stat`, as it mostly does in a publish.
@@ -329,7 +329,7 @@ def _write_floor(files: list[Path], output: Path, folder: Path, runs: int) -> fl
         for target, tmp in zip(targets, staged):
             os.replace(tmp, target)
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return statistics.median(times), sum(map(len, contents))
 
 
 def _full_rebuilds(config, store, runs: int) -> float:
@@ -445,8 +445,7 @@ def grouped_publish_scenario(categories: int = 50, per_category: int = 50, runs:
                 stock_folders = {folder for folder in folders if folder.startswith("stocks/") and folder != "stocks"}
                 expected_ok &= len(stock_folders) == touched and folders - stock_folders <= {
                     "all", "media07", "stocks", "topics", *(f"topics/{t['slug']}" for t in BENCH_TOPICS)}
-            floor = _write_floor(typical, config.site.output_dir, Path(tmp) / "floor", max(runs, 5))
-            size = sum(path.stat().st_size for path in typical)
+            floor, size = _write_floor(typical, config.site.output_dir, Path(tmp) / "floor", max(runs, 5))
     incremental = statistics.median(incrementals)
     return [
         Row("publish", f"with {mentioned} securities and {len(BENCH_TOPICS)} topics: full rebuild --all",
