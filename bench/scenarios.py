@@ -429,8 +429,10 @@ def grouped_publish_scenario(categories: int = 50, per_category: int = 50, runs:
             mentioned = sum(1 for c in store.categories() if c.slug.startswith("stocks/"))
             publish(config, store)
             full = _full_rebuilds(config, store, runs)
-            incrementals, typicals, written, typical, expected_ok, run = [], [], [], [], True, 0
-            while len(typicals) < runs and (run + 1) * touched <= len(pairs):
+            incrementals, typicals, written, typical, expected_ok = [], [], [], [], True
+            for run in range(len(pairs) // touched):
+                if len(typicals) == runs:
+                    break
                 crawled = pairs[run * touched:(run + 1) * touched]
                 for j, (quote, name) in enumerate(crawled):
                     article = _bench_article(f"20260901{run:04d}{j:06d}", f"新的第{run}轮第{j}条", 7,
@@ -448,7 +450,6 @@ def grouped_publish_scenario(categories: int = 50, per_category: int = 50, runs:
                 stock_folders = {folder for folder in folders if folder.startswith("stocks/") and folder != "stocks"}
                 expected_ok &= len(stock_folders) == touched and folders - stock_folders <= {
                     "all", "media07", "stocks", "topics", *(f"topics/{t['slug']}" for t in BENCH_TOPICS)}
-                run += 1
             floor, size = _write_floor(typical, config.site.output_dir, Path(tmp) / "floor", max(runs, 5))
     incremental = statistics.median(typicals)
     return [
